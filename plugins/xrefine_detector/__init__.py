@@ -1,0 +1,1 @@
+"""xrefine_detector plugin."""
