@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-__all__ = ["OutlierDetector"]
+__all__ = ["OutlierDetector", "split_jobs", "detect_outliers"]
 
 
 class OutlierDetector(ABC):
@@ -21,3 +21,38 @@ class OutlierDetector(ABC):
     def detect(self, residuals: np.ndarray) -> np.ndarray:
         """residuals: (n, d) float array (one row per reflection).  Returns a bool array (n,),
         True for outliers.  Must be deterministic (fixed seeds) and vectorised."""
+
+
+def split_jobs(obs, candidates: np.ndarray, experiments, block_width_deg: float) -> list:
+    """Index arrays (into obs) of the detection jobs: one per experiment, and for scans one per
+    phi block of about `block_width_deg` (n_blocks = max(1, round(range / width)))."""
+    jobs = []
+    for e, expt in enumerate(experiments):
+        idx = np.flatnonzero(candidates & (obs.experiment == e))
+        if len(idx) == 0:
+            continue
+        if expt.is_still or block_width_deg <= 0:
+            jobs.append(idx)
+            continue
+        lo, hi = expt.scan.oscillation_range_rad
+        lo, hi = min(lo, hi), max(lo, hi)
+        n_blocks = max(1, int(round(np.degrees(hi - lo) / block_width_deg)))
+        edges = np.linspace(lo, hi, n_blocks + 1)
+        which = np.clip(np.searchsorted(edges, obs.xyz_obs[idx, 2], side="right") - 1, 0, n_blocks - 1)
+        order = np.argsort(which, kind="stable")
+        splits = np.flatnonzero(np.diff(which[order])) + 1
+        jobs.extend(np.split(idx[order], splits))
+    return jobs
+
+
+def detect_outliers(detector: OutlierDetector, obs, residuals: np.ndarray, candidates: np.ndarray, experiments,
+                    block_width_deg: float, min_reflections: int) -> np.ndarray:
+    """Outlier mask over obs rows: jobs smaller than `min_reflections` are rejected whole (as
+    DIALS does); rows that are not candidates are never flagged here."""
+    out = np.zeros(len(obs), dtype=bool)
+    for job in split_jobs(obs, candidates, experiments, block_width_deg):
+        if len(job) < min_reflections:
+            out[job] = True
+        else:
+            out[job] = detector.detect(residuals[job])
+    return out

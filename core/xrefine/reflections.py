@@ -7,7 +7,7 @@ from typing import Optional
 
 import numpy as np
 
-__all__ = ["ReflectionTable", "Flags", "OpaqueColumn", "COLUMN_DTYPES"]
+__all__ = ["ReflectionTable", "Flags", "OpaqueColumn", "COLUMN_DTYPES", "concatenate"]
 
 
 class Flags:
@@ -135,3 +135,18 @@ def _guess_type(name: str, arr: np.ndarray) -> str:
     if np.issubdtype(arr.dtype, np.integer):
         return {1: "int", 6: "int6", 3: "cctbx::miller::index<>"}[width]
     return {1: "double", 2: "vec2<double>", 3: "vec3<double>", 9: "mat3<double>"}[width]
+
+
+def concatenate(tables: list) -> ReflectionTable:
+    """Rows of several tables with the same numeric columns, one after the other."""
+    if not tables:
+        return ReflectionTable(0)
+    out = ReflectionTable(sum(t.nrows for t in tables))
+    for name in tables[0].keys():
+        if any(isinstance(t.columns.get(name), OpaqueColumn) or name not in t for t in tables):
+            continue
+        out.columns[name] = np.concatenate([t[name] for t in tables])
+        out.types[name] = tables[0].types[name]
+    for t in tables:
+        out.identifiers.update(t.identifiers)
+    return out

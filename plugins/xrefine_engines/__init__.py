@@ -1,1 +1,1 @@
-"""xrefine_engines plugin."""
+"""Minimisation engines: Gauss-Newton, Levenberg-Marquardt, and scipy.optimize.least_squares peers."""

@@ -1,1 +1,1 @@
-"""xrefine_simulate plugin."""
+"""Simulation presets: realistic synthetic experiments with known truth."""

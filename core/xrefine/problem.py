@@ -1,0 +1,315 @@
+"""`RefinementProblem`: experiments + observations + parameterisations + predictors ->
+residuals, weights, block-sparse Jacobian, normal equations and gradient.
+
+Reflections are kept sorted by experiment and panel, so every *block* (one experiment, one
+panel, at most `chunk_size` rows) is a contiguous slice.  A block's Jacobian has only the columns
+of the parameterisations that move its experiment and panel; its contribution to JᵀWJ is one
+BLAS product of a (3·rows × k) slice, scattered into the n × n normal matrix.  Memory therefore
+stays proportional to the reflections plus n², never to rows × parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from .models import ExperimentList
+from .parameters import Parameterisation
+from .predictor import ExperimentState, Predictor, StateDerivative
+
+__all__ = ["Observations", "Evaluation", "RefinementProblem"]
+
+
+@dataclass
+class Observations:
+    """Working arrays of the reflections refinement uses, sorted by experiment then panel.
+
+    rows: indices into the user's reflection table; xyz_obs: (X mm, Y mm, phi rad);
+    weights: (n, 3) 1/variance; active: False for rows currently rejected as outliers.
+    """
+
+    rows: np.ndarray
+    experiment: np.ndarray
+    panel: np.ndarray
+    miller: np.ndarray
+    entering: np.ndarray
+    xyz_obs: np.ndarray
+    weights: np.ndarray
+    active: np.ndarray
+
+    @classmethod
+    def build(cls, rows, experiment, panel, miller, entering, xyz_obs, weights) -> "Observations":
+        order = np.lexsort((xyz_obs[:, 2], panel, experiment))
+        return cls(
+            rows=np.asarray(rows)[order],
+            experiment=np.asarray(experiment, dtype=np.int64)[order],
+            panel=np.asarray(panel, dtype=np.int64)[order],
+            miller=np.ascontiguousarray(miller[order], dtype=float),
+            entering=np.asarray(entering, dtype=bool)[order],
+            xyz_obs=np.ascontiguousarray(xyz_obs[order], dtype=float),
+            weights=np.ascontiguousarray(weights[order], dtype=float),
+            active=np.ones(len(order), dtype=bool),
+        )
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def subset(self, keep: np.ndarray) -> "Observations":
+        return Observations(
+            **{k: getattr(self, k)[keep] for k in ("rows", "experiment", "panel", "miller", "entering", "xyz_obs", "weights", "active")}
+        )
+
+    def blocks(self, chunk_size: int) -> list:
+        """(experiment, panel, start, stop) for contiguous runs, split every chunk_size rows."""
+        n = len(self)
+        if n == 0:
+            return []
+        key = self.experiment * (int(self.panel.max()) + 1) + self.panel
+        edges = np.flatnonzero(np.diff(key)) + 1
+        starts = np.concatenate([[0], edges])
+        stops = np.concatenate([edges, [n]])
+        out = []
+        for a, b in zip(starts, stops):
+            for c in range(a, b, chunk_size):
+                out.append((int(self.experiment[a]), int(self.panel[a]), int(c), int(min(c + chunk_size, b))))
+        return out
+
+
+@dataclass
+class Evaluation:
+    """The problem evaluated at x.
+
+    chi2 = sum w r^2 over used rows; normal = JᵀWJ (n × n) and gradient = JᵀWr when derivatives
+    were asked for; xyz_calc / s1 / valid per sorted row; `used` = valid & active.
+    """
+
+    x: np.ndarray
+    chi2: float
+    n_reflections: int
+    n_equations: int
+    rmsd: np.ndarray
+    xyz_calc: np.ndarray
+    s1: np.ndarray
+    valid: np.ndarray
+    used: np.ndarray
+    normal: Optional[np.ndarray] = None
+    gradient: Optional[np.ndarray] = None
+
+    @property
+    def objective(self) -> float:
+        return 0.5 * self.chi2
+
+    @property
+    def dof(self) -> int:
+        return self.n_equations - len(self.x)
+
+
+class RefinementProblem:
+    """The least-squares problem engines minimise.
+
+    parameterisations: in global order; their free parameters form the vector x.
+    predictors: one per experiment.
+    """
+
+    def __init__(
+        self,
+        experiments: ExperimentList,
+        observations: Observations,
+        parameterisations: Sequence[Parameterisation],
+        predictors: Sequence[Predictor],
+        chunk_size: int = 65536,
+    ):
+        self.experiments = experiments
+        self.obs = observations
+        self.parameterisations = list(parameterisations)
+        self.predictors = list(predictors)
+        self.chunk_size = int(chunk_size)
+        self._layout()
+
+    # ------------------------------------------------------------------ parameter vector
+    def _layout(self) -> None:
+        sizes = [p.num_free for p in self.parameterisations]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+        self.n_params = int(self.offsets[-1])
+        # which parameterisations touch each experiment
+        self._exp_params = [
+            [i for i, p in enumerate(self.parameterisations) if e in p.experiment_ids and p.num_free > 0]
+            for e in range(len(self.experiments))
+        ]
+        self._blocks = self.obs.blocks(self.chunk_size)
+
+    def refresh(self) -> None:
+        """Call after fixing or removing parameters, or changing the observations."""
+        self._layout()
+
+    @property
+    def parameter_names(self) -> list:
+        return [f"{p.name}{q.name}" for p in self.parameterisations for q in p.free_parameters]
+
+    def get_x(self) -> np.ndarray:
+        if not self.parameterisations:
+            return np.zeros(0)
+        return np.concatenate([p.get_free_values() for p in self.parameterisations])
+
+    def set_x(self, x: np.ndarray) -> None:
+        x = np.asarray(x, dtype=float)
+        for p, a, b in zip(self.parameterisations, self.offsets[:-1], self.offsets[1:]):
+            if b > a:
+                p.set_free_values(x[a:b])
+
+    # ------------------------------------------------------------------ evaluation
+    def _block_derivatives(self, e: int, panel: int, cache: dict):
+        sds, cols = [], []
+        for i in self._exp_params[e]:
+            p = self.parameterisations[i]
+            d = cache[i]
+            if p.kind == "detector.d":
+                pc = p.panel_columns(panel)
+                if len(pc) == 0:
+                    continue
+                sds.append(StateDerivative(p.kind, d[pc, panel]))
+                cols.append(self.offsets[i] + pc)
+            else:
+                sds.append(StateDerivative(p.kind, d))
+                cols.append(self.offsets[i] + np.arange(p.num_free))
+        return sds, (np.concatenate(cols) if cols else np.zeros(0, dtype=int))
+
+    def _states(self):
+        states = {}
+        for e, expt in enumerate(self.experiments):
+            states[e] = ExperimentState.from_experiment(expt, 0)
+        return states
+
+    def _sweep(self, x, derivatives: bool, visit=None):
+        """Predict every block at x; yields per-block arrays to `visit`."""
+        self.set_x(x)
+        cache = {}
+        if derivatives:
+            for e_params in self._exp_params:
+                for i in e_params:
+                    if i not in cache:
+                        cache[i] = self.parameterisations[i].state_derivatives()
+        states = self._states()
+        n = len(self.obs)
+        xyz = np.full((n, 3), np.nan)
+        s1 = np.full((n, 3), np.nan)
+        valid = np.zeros(n, dtype=bool)
+        o = self.obs
+        for e, panel, a, b in self._blocks:
+            st = states[e]
+            st.d = self.experiments[e].detector[panel].d
+            sds, cols = self._block_derivatives(e, panel, cache) if derivatives else ([], None)
+            pred = self.predictors[e].predict(st, o.miller[a:b], o.entering[a:b], o.xyz_obs[a:b, 2], sds)
+            xyz[a:b] = pred.xyz
+            s1[a:b] = pred.s1
+            valid[a:b] = pred.valid
+            if visit is not None:
+                visit(a, b, pred, cols)
+        return xyz, s1, valid
+
+    def evaluate(self, x: np.ndarray, derivatives: bool = True) -> Evaluation:
+        """Residuals, chi2, RMSDs and (with derivatives) the normal equations at x."""
+        o = self.obs
+        n = self.n_params
+        normal = np.zeros((n, n)) if derivatives else None
+        gradient = np.zeros(n) if derivatives else None
+
+        def visit(a, b, pred, cols):
+            if not derivatives or len(cols) == 0:
+                return
+            use = pred.valid & o.active[a:b]
+            if not use.any():
+                return
+            sw = np.sqrt(o.weights[a:b][use])
+            r = (pred.xyz[use] - o.xyz_obs[a:b][use]) * sw
+            J = pred.jacobian[use] * sw[:, :, None]
+            J = J.reshape(-1, J.shape[2])
+            normal[np.ix_(cols, cols)] += J.T @ J
+            gradient[cols] += J.T @ r.reshape(-1)
+
+        xyz, s1, valid = self._sweep(x, derivatives, visit)
+        used = valid & o.active
+        r = xyz[used] - o.xyz_obs[used]
+        w = o.weights[used]
+        chi2 = float(np.sum(w * r * r))
+        nref = int(used.sum())
+        rmsd = np.sqrt(np.mean(r * r, axis=0)) if nref else np.full(3, np.nan)
+        return Evaluation(
+            x=np.array(x, dtype=float),
+            chi2=chi2,
+            n_reflections=nref,
+            n_equations=int(np.count_nonzero(w)),
+            rmsd=rmsd,
+            xyz_calc=xyz,
+            s1=s1,
+            valid=valid,
+            used=used,
+            normal=normal,
+            gradient=gradient,
+        )
+
+    # ------------------------------------------------------------------ row form (scipy)
+    def residual_vector(self, x: np.ndarray) -> np.ndarray:
+        """Weighted residuals sqrt(w)·(calc − obs) of every active row (3 per row, X then Y then
+        phi per reflection); rows without a prediction contribute zeros so the length is fixed."""
+        o = self.obs
+        xyz, _, valid = self._sweep(x, derivatives=False)
+        use = valid & o.active
+        r = np.where(use[:, None], (xyz - o.xyz_obs) * np.sqrt(o.weights), 0.0)
+        return r[o.active].reshape(-1)
+
+    def jacobian(self, x: np.ndarray) -> sp.csr_matrix:
+        """d residual_vector / dx as a sparse matrix (only each block's own columns stored)."""
+        o = self.obs
+        row_of = np.cumsum(o.active) - 1  # row index among active reflections
+        rows_l, cols_l, vals_l = [], [], []
+
+        def visit(a, b, pred, cols):
+            if len(cols) == 0:
+                return
+            use = pred.valid & o.active[a:b]
+            if not use.any():
+                return
+            sw = np.sqrt(o.weights[a:b][use])
+            J = pred.jacobian[use] * sw[:, :, None]  # (m, 3, k)
+            base = 3 * row_of[a:b][use]
+            r = (base[:, None] + np.arange(3)[None, :])[:, :, None]
+            rows_l.append(np.broadcast_to(r, J.shape).reshape(-1))
+            cols_l.append(np.broadcast_to(cols[None, None, :], J.shape).reshape(-1))
+            vals_l.append(J.reshape(-1))
+
+        self._sweep(x, True, visit)
+        m = 3 * int(o.active.sum())
+        if not rows_l:
+            return sp.csr_matrix((m, self.n_params))
+        return sp.csr_matrix(
+            (np.concatenate(vals_l), (np.concatenate(rows_l), np.concatenate(cols_l))), shape=(m, self.n_params)
+        )
+
+    # ------------------------------------------------------------------ statistics
+    def covariance(self, ev: Evaluation) -> Optional[np.ndarray]:
+        """s² N⁻¹ from the undamped normal matrix at the solution (None if singular)."""
+        if ev.normal is None or ev.dof < 1:
+            return None
+        s2 = ev.chi2 / ev.dof
+        try:
+            c = np.linalg.cholesky(ev.normal)
+            ci = np.linalg.inv(c)
+            return s2 * (ci.T @ ci)
+        except np.linalg.LinAlgError:
+            return None
+
+    def columns_reflection_counts(self) -> np.ndarray:
+        """Number of active reflections whose Jacobian row includes each column."""
+        counts = np.zeros(self.n_params, dtype=np.int64)
+        o = self.obs
+        for e, panel, a, b in self._blocks:
+            nact = int(o.active[a:b].sum())
+            for i in self._exp_params[e]:
+                p = self.parameterisations[i]
+                cols = p.panel_columns(panel) if p.kind == "detector.d" else np.arange(p.num_free)
+                counts[self.offsets[i] + np.asarray(cols, dtype=int)] += nact
+        return counts

@@ -1,0 +1,376 @@
+"""Orchestration and the Python API: ``xrefine.refine(experiments, reflections, **options)``.
+
+options -> plugins asked through hooks for parameterisations, predictors, the outlier detector
+and the engine -> problem -> detect outliers -> run -> detect again on the converged model
+(restoring wrongly rejected reflections) and refine again until the outlier set is stable ->
+esds -> refined models and reflections.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from .cell import cell_gradients
+from .config import Config, build_config
+from .engine import Convergence, StepRecord
+from .errors import InputError
+from .models import ExperimentList
+from .outliers import detect_outliers
+from .plugins import get_plugin_manager, registrations
+from .problem import Observations, RefinementProblem
+from .reflections import Flags, ReflectionTable
+from .selection import select_observations
+
+__all__ = ["refine", "RefinementResult", "SLOTS", "build_parameterisations", "build_predictors", "predict_table"]
+
+#: parameterisation slots, in the order their parameters appear in the global vector
+SLOTS = ("detector", "beam", "crystal.orientation", "crystal.unit_cell", "goniometer")
+
+
+@dataclass
+class RefinementResult:
+    """What a refinement produced.  `print(result)` gives the summary report."""
+
+    experiments: ExperimentList
+    reflections: ReflectionTable
+    parameters: list  # dicts: name, value, esd, unit
+    history: list  # StepRecord, all macrocycles
+    stop_reason: str
+    converged: bool
+    rmsd_by_experiment: list  # dicts: experiment, n_reflections, rmsd_x_px, rmsd_y_px, rmsd_z_images
+    engine: str
+    selection: dict
+    outliers: dict
+    timings: dict
+    covariance: Optional[np.ndarray] = None
+    cells: list = field(default_factory=list)  # dicts: crystal, cell, esd
+    config: Optional[Config] = None
+
+    @property
+    def final_rmsd(self) -> np.ndarray:
+        return self.history[-1].rmsd
+
+    def __str__(self) -> str:
+        from .report import summary_text
+
+        return summary_text(self)
+
+
+def _progress(record: StepRecord) -> None:
+    get_plugin_manager().hook.xrefine_step_done(record=record)
+
+
+def build_parameterisations(experiments: ExperimentList, config: Config) -> list:
+    builders = registrations("xrefine_parameterisations")
+    params = []
+    for slot in SLOTS:
+        if slot in builders:
+            params.extend(builders[slot](experiments, config))
+    return params
+
+
+def build_predictors(experiments: ExperimentList) -> list:
+    predictors = registrations("xrefine_predictors")
+    out = []
+    for i, expt in enumerate(experiments):
+        for name, pred in predictors.items():
+            if pred.applies_to(expt):
+                out.append(pred)
+                break
+        else:
+            kind = "still" if expt.is_still else "rotation scan"
+            raise InputError(f"experiment {i} ({kind}): no installed predictor handles it; see `xrefine plugins`")
+    return out
+
+
+def _convergence(experiments: ExperimentList, config: Config) -> Convergence:
+    target = None
+    f = config["bin_size_fraction"]
+    if f and f > 0:
+        px = min(min(p.pixel_size) for e in experiments for p in e.detector)
+        osc = min((abs(e.scan.oscillation_rad[1]) for e in experiments if not e.is_still), default=np.inf)
+        target = np.array([f * px, f * px, f * osc])
+    return Convergence(
+        rmsd_tolerance=config["rmsd_tolerance"],
+        target_rmsd=target,
+        max_iterations=config["max_iterations"],
+    )
+
+
+def _auto_reduce(problem: RefinementProblem, config: Config) -> list:
+    """Fix (or refuse) parameter groups with too few reflections; returns messages."""
+    need = config["auto_reduction.min_nref_per_parameter"]
+    action = config["auto_reduction.action"]
+    counts = problem.columns_reflection_counts()
+    messages, to_fix = [], []
+    for i, p in enumerate(problem.parameterisations):
+        if p.num_free == 0:
+            continue
+        a = problem.offsets[i]
+        free = p.free_parameters
+        # columns that move the same panels form one group (one rigid detector group, or a model)
+        groups: dict = {}
+        for j in range(p.num_free):
+            groups.setdefault(int(counts[a + j]), []).append(j)
+        for nref, cols in groups.items():
+            if nref < need * len(cols):
+                names = [f"{p.name}{free[j].name}" for j in cols]
+                messages.append(f"{', '.join(names)}: {nref} reflections for {len(cols)} parameters")
+                to_fix.append((p, [free[j] for j in cols]))
+    if not messages:
+        return []
+    if action == "fail":
+        raise InputError(
+            "too few reflections to refine " + "; ".join(messages)
+            + f" (need {need} per parameter); set auto_reduction.action=fix, fix those parameters, or add reflections"
+        )
+    for p, params in to_fix:
+        for q in params:
+            q.fixed = True
+    problem.refresh()
+    return [f"fixed {m}" for m in messages]
+
+
+def _propagate_esds(problem: RefinementProblem, cov: Optional[np.ndarray], experiments: ExperimentList) -> list:
+    """Parameter esds, crystal B covariance and cell esds."""
+    cells = []
+    for i, p in enumerate(problem.parameterisations):
+        a, b = problem.offsets[i], problem.offsets[i + 1]
+        for j, q in enumerate(p.free_parameters):
+            q.esd = float(np.sqrt(cov[a + j, a + j])) if cov is not None else None
+        if p.kind == "crystal.B" and p.num_free:
+            V = cov[a:b, a:b] if cov is not None else None
+            dB = p.state_derivatives()
+            if V is not None:
+                J = dB.reshape(p.num_free, 9).T
+                p.model.B_covariance = J @ V @ J.T
+                g = cell_gradients(p.model.B, dB)
+                esd = np.sqrt(np.maximum(np.einsum("ki,kl,li->i", g, V, g), 0.0))
+            else:
+                esd = None
+            cells.append({"crystal": p.name, "cell": p.model.unit_cell.tolist(),
+                          "esd": esd.tolist() if esd is not None else None})
+    return cells
+
+
+def _rmsd_by_experiment(problem: RefinementProblem, ev) -> list:
+    o = problem.obs
+    out = []
+    for e, expt in enumerate(problem.experiments):
+        sel = ev.used & (o.experiment == e)
+        n = int(sel.sum())
+        if n == 0:
+            out.append({"experiment": e, "n_reflections": 0, "rmsd_x_px": None, "rmsd_y_px": None, "rmsd_z_images": None})
+            continue
+        r = ev.xyz_calc[sel] - o.xyz_obs[sel]
+        pix = np.array([expt.detector[int(p)].pixel_size for p in o.panel[sel]])
+        rx = float(np.sqrt(np.mean((r[:, 0] / pix[:, 0]) ** 2)))
+        ry = float(np.sqrt(np.mean((r[:, 1] / pix[:, 1]) ** 2)))
+        rz = None
+        if not expt.is_still:
+            rz = float(np.sqrt(np.mean(r[:, 2] ** 2)) / abs(expt.scan.oscillation_rad[1]))
+        out.append({"experiment": e, "n_reflections": n, "rmsd_x_px": rx, "rmsd_y_px": ry, "rmsd_z_images": rz})
+    return out
+
+
+def predict_table(experiments: ExperimentList, table: ReflectionTable, predictors: list, rows: np.ndarray):
+    """Predict the given rows of `table` for their own index, panel and entering flag:
+    (xyz_calc mm/rad, s1, valid) in the order of `rows`."""
+    from .selection import entering_flags, observed_s1
+
+    ids = np.asarray(table["id"]).astype(np.int64)[rows]
+    panels = np.asarray(table["panel"]).astype(np.int64)[rows]
+    xyz = np.asarray(table["xyzobs.mm.value"], dtype=float)[rows] if "xyzobs.mm.value" in table else np.zeros((len(rows), 3))
+    if "entering" in table:
+        entering = np.asarray(table["entering"], dtype=bool)[rows]
+    else:
+        entering = entering_flags(experiments, ids, observed_s1(experiments, ids, panels, xyz[:, :2]))
+    obs = Observations.build(np.arange(len(rows)), ids, panels, np.asarray(table["miller_index"])[rows], entering, xyz,
+                             np.ones((len(rows), 3)))
+    problem = RefinementProblem(experiments, obs, [], predictors)
+    ev = problem.evaluate(np.zeros(0), derivatives=False)
+    out_xyz = np.empty_like(ev.xyz_calc)
+    out_s1 = np.empty_like(ev.s1)
+    out_valid = np.empty_like(ev.valid)
+    out_xyz[obs.rows] = ev.xyz_calc
+    out_s1[obs.rows] = ev.s1
+    out_valid[obs.rows] = ev.valid
+    return out_xyz, out_s1, out_valid
+
+
+def _write_predictions(experiments, table: ReflectionTable, predictors, problem: RefinementProblem, used_rows, outlier_rows):
+    out = copy.copy(table)
+    out.columns = dict(table.columns)
+    out.types = dict(table.types)
+    n = table.nrows
+    ids = np.asarray(table["id"]).astype(np.int64)
+    miller = np.asarray(table["miller_index"])
+    rows = np.flatnonzero((ids >= 0) & np.any(miller != 0, axis=1))
+    xyz, s1, valid = predict_table(experiments, table, predictors, rows)
+    xyzcal_mm = np.array(table["xyzcal.mm"], dtype=float) if "xyzcal.mm" in table else np.zeros((n, 3))
+    xyzcal_px = np.array(table["xyzcal.px"], dtype=float) if "xyzcal.px" in table else np.zeros((n, 3))
+    s1_col = np.array(table["s1"], dtype=float) if "s1" in table else np.zeros((n, 3))
+    good = rows[valid]
+    xyzcal_mm[good] = xyz[valid]
+    s1_col[good] = s1[valid]
+    panels = np.asarray(table["panel"]).astype(np.int64)
+    key = ids[good] * (int(panels.max(initial=0)) + 1) + panels[good]
+    for k in np.unique(key):
+        sel = good[key == k]
+        expt = experiments[int(ids[sel[0]])]
+        panel = expt.detector[int(panels[sel[0]])]
+        xyzcal_px[sel, :2] = panel.mm_to_px(xyzcal_mm[sel, :2])
+        xyzcal_px[sel, 2] = expt.scan.frame_from_angle(xyzcal_mm[sel, 2]) if not expt.is_still else 0.0
+    out["xyzcal.mm"] = xyzcal_mm
+    out["xyzcal.px"] = xyzcal_px
+    out["s1"] = s1_col
+    flags = np.array(table["flags"], dtype=np.uint64) if "flags" in table else np.zeros(n, dtype=np.uint64)
+    flags &= ~np.uint64(Flags.used_in_refinement | Flags.centroid_outlier)
+    out["flags"] = flags
+    out.set_flags(np.isin(np.arange(n), good), Flags.predicted)
+    out.set_flags(np.isin(np.arange(n), used_rows), Flags.used_in_refinement)
+    out.set_flags(np.isin(np.arange(n), outlier_rows), Flags.centroid_outlier)
+    return out
+
+
+def _as_experiments(experiments) -> ExperimentList:
+    if isinstance(experiments, ExperimentList):
+        return copy.deepcopy(experiments)
+    from .io import read_experiments
+
+    return read_experiments(str(experiments))
+
+
+def _as_reflections(reflections) -> tuple:
+    if isinstance(reflections, ReflectionTable):
+        return reflections, "reflections"
+    from .io import read_reflections
+
+    return read_reflections(str(reflections)), str(reflections)
+
+
+def refine(experiments, reflections, *, config: Optional[Config] = None, config_file: Optional[str] = None,
+           arguments=(), **options) -> RefinementResult:
+    """Refine `experiments` (ExperimentList or .expt path) against `reflections`
+    (ReflectionTable or .refl path).  Options as keyword arguments (dots written as double
+    underscores: ``detector__hierarchy_level=1``), ``key=value`` strings in `arguments`, a TOML
+    `config_file`, or a prepared `config`.  The inputs are not modified."""
+    t_start = time.perf_counter()
+    timings = {}
+    if config is None:
+        config = build_config(config_file, arguments, options)
+    experiments = _as_experiments(experiments)
+    table, source = _as_reflections(reflections)
+    timings["read"] = time.perf_counter() - t_start
+
+    t = time.perf_counter()
+    obs, selection = select_observations(experiments, table, config, source)
+    params = build_parameterisations(experiments, config)
+    predictors = build_predictors(experiments)
+    engines = registrations("xrefine_engines")
+    if config["engine"] not in engines:
+        raise InputError(f"engine={config['engine']!r} is not installed; choose one of: {', '.join(sorted(engines))}")
+    engine = engines[config["engine"]](config)
+    problem = RefinementProblem(experiments, obs, params, predictors, config["chunk_size"])
+    timings["setup"] = time.perf_counter() - t
+
+    # outliers on the starting model, as DIALS does
+    t = time.perf_counter()
+    algorithm = config["outlier.algorithm"]
+    detector = None
+    if algorithm not in ("null", "none"):
+        detectors = registrations("xrefine_outlier_detectors")
+        if algorithm not in detectors:
+            raise InputError(f"outlier.algorithm={algorithm!r} is not installed; choose one of: null, {', '.join(sorted(detectors))}")
+        detector = detectors[algorithm](config)
+
+    def detect(ev):
+        cand = ev.valid
+        if detector is None:
+            return ~cand
+        resid = np.where(cand[:, None], ev.xyz_calc - obs.xyz_obs, 0.0)
+        rejected = detect_outliers(detector, obs, resid, cand, experiments, config["outlier.block_width"],
+                                   config["outlier.minimum_number_of_reflections"])
+        return rejected | ~cand
+
+    ev0 = problem.evaluate(problem.get_x(), derivatives=False)
+    rejected = detect(ev0)
+    outlier_info = {"initial": int((rejected & ev0.valid).sum()), "no_prediction": int((~ev0.valid).sum())}
+    obs.active = ~rejected
+    timings["outliers"] = time.perf_counter() - t
+
+    reductions = _auto_reduce(problem, config)
+    if problem.n_params == 0:
+        raise InputError("nothing to refine: every parameter is fixed")
+
+    pm = get_plugin_manager()
+    pm.hook.xrefine_refinement_started(problem=problem, config=config)
+    convergence = _convergence(experiments, config)
+    history: list = []
+    t = time.perf_counter()
+    cycle = 0
+    while True:
+        def on_step(rec, _cycle=cycle):
+            rec.macrocycle = _cycle
+            if history and rec.step == 0 and _cycle > 0:
+                # the start of a later macrocycle repeats the previous end with a new outlier set
+                rec.step = history[-1].step
+            history.append(rec)
+            _progress(rec)
+
+        result = engine.run(problem, problem.get_x(), convergence, on_step)
+        cycle += 1
+        if detector is None or not config["outlier.reject_again"] or cycle >= config["outlier.max_cycles"]:
+            break
+        ev = problem.evaluate(problem.get_x(), derivatives=False)
+        new_rejected = detect(ev)
+        if np.array_equal(new_rejected, ~obs.active):
+            break
+        outlier_info.setdefault("cycles", []).append(
+            {"rejected": int(new_rejected.sum()), "restored": int((~obs.active & ~new_rejected).sum()),
+             "newly_rejected": int((obs.active & new_rejected).sum())})
+        obs.active = ~new_rejected
+        for p in problem.parameterisations:
+            p.rebase()
+        _auto_reduce(problem, config)
+    timings["refine"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    final = problem.evaluate(problem.get_x(), derivatives=True)
+    cov = problem.covariance(final)
+    cells = _propagate_esds(problem, cov, experiments)
+    outlier_info["final"] = int((~obs.active & final.valid).sum())
+    used_rows = obs.rows[final.used]
+    outlier_rows = obs.rows[~obs.active & final.valid]
+    out_table = _write_predictions(experiments, table, predictors, problem, used_rows, outlier_rows)
+    timings["finish"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - t_start
+
+    parameters = [
+        {"name": f"{p.name}{q.name}", "value": q.value, "esd": q.esd, "unit": q.unit, "fixed": q.fixed}
+        for p in problem.parameterisations
+        for q in p.parameters
+    ]
+    res = RefinementResult(
+        experiments=experiments,
+        reflections=out_table,
+        parameters=parameters,
+        history=history,
+        stop_reason=result.stop_reason,
+        converged=result.converged,
+        rmsd_by_experiment=_rmsd_by_experiment(problem, final),
+        engine=config["engine"],
+        selection={**selection, "auto_reduction": reductions},
+        outliers=outlier_info,
+        timings=timings,
+        covariance=cov,
+        cells=cells,
+        config=config,
+    )
+    pm.hook.xrefine_refinement_finished(result=res)
+    return res
