@@ -149,6 +149,8 @@ def _pivot_on_plane(fast, slow, origin, centroid) -> np.ndarray:
 
 # ------------------------------------------------------------------------------ fixing
 def _apply_fix(parameterisation: DetectorParameterisation, fix) -> None:
+    if fix is None:
+        return
     if isinstance(fix, (str, int)):
         fix = [fix]
     full_names = [parameterisation.name + p.name for p in parameterisation.parameters]

@@ -5,7 +5,8 @@ the panels had when the block was set up:
 
     x  ->  o_ref + R (x - o_ref0),    R = T3 T2 T1,    o_ref = Dist n0 + R (t1 e1 + t2 e2),
 
-where (e1, e2, n0) is the block's initial orthonormal basis and o_ref0 its reference point.
+where (e1, e2, n0) is the block's initial orthonormal basis and o_ref0 its reference point
+(panel axes only turn: fast -> R fast).
 This is DIALS's "dorg + offsets in the (d1, d2, dn) basis" without storing the offsets: the
 initial geometry is reproduced exactly at the initial values even when the stored axes are not
 exactly orthogonal, and blocks nested in blocks can later be chained by composing their motions.

@@ -4,22 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from detector_cases import move_away_from_start
 from xrefine_detector import make_detector_parameterisation
-
-# Natural-sized non-zero offsets (mm, mm, mm, mrad, mrad, mrad), so cross terms such as
-# T3 T2' T1 and the rotated shift axes are exercised rather than evaluated at the identity.
-OFFSETS = np.array([3.0, -2.0, 4.0, 2.0, -3.0, 1.5])
-
-
-def move_away_from_start(parameterisation, scale: float = 1.0) -> None:
-    values = np.array([p.value for p in parameterisation.parameters])
-    shifts = np.resize(OFFSETS, len(values)) * scale
-    # vary the offsets between groups so the groups do not all move alike
-    shifts *= 1.0 + 0.1 * (np.arange(len(values)) // 6)
-    for p, v in zip(parameterisation.parameters, values + shifts):
-        p.value = float(v)
-    parameterisation.compose()
-
 
 def fd_derivatives(parameterisation, which, delta: float = 1e-3) -> np.ndarray:
     """Central differences of state() for the free parameters `which`, restoring the values.
