@@ -127,6 +127,10 @@ class Scan:
     batch_offset: int = 0
     properties: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
+    # Set by xrefine.io: the `oscillation` (and `oscillation_width`) columns exactly as read, with
+    # the image_range and oscillation they gave.  DIALS's per-image angles carry rounding that
+    # (start, width) cannot regenerate bit for bit, so they are written back while unchanged.
+    _oscillation_as_read: Optional[tuple] = field(default=None, init=False, repr=False)
 
     def __post_init__(self):
         self.image_range = (int(self.image_range[0]), int(self.image_range[1]))
@@ -435,9 +439,19 @@ class Detector:
         """Move `node` (a group or a panel index) to the given laboratory frame."""
         P, o = self._parent_frame(node)
         obj = node if isinstance(node, DetectorGroup) else self.panels[node]
-        obj.local_fast = P.T @ np.asarray(fast, dtype=float)
-        obj.local_slow = P.T @ np.asarray(slow, dtype=float)
-        obj.local_origin = P.T @ (np.asarray(origin, dtype=float) - o)
+        # P is orthonormal only to the precision of the parent's axes, so invert it rather
+        # than transpose it: the node must land exactly on the requested frame.
+        local = np.linalg.solve(
+            P,
+            np.column_stack(
+                [
+                    np.asarray(fast, dtype=float),
+                    np.asarray(slow, dtype=float),
+                    np.asarray(origin, dtype=float) - o,
+                ]
+            ),
+        )
+        obj.local_fast, obj.local_slow, obj.local_origin = local[:, 0], local[:, 1], local[:, 2]
         self.compose()
 
     def lab_frame(self, node: Node):
