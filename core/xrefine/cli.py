@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from .errors import InputError
+from .hookspecs import hookimpl
 
 USAGE = __doc__
 
@@ -56,6 +57,7 @@ class _Progress:
 
         self.console = Console(stderr=True)
 
+    @hookimpl
     def xrefine_step_done(self, record):
         import math
 
@@ -69,7 +71,6 @@ class _Progress:
 
 def cmd_refine(argv) -> int:
     from .config import build_config
-    from .hookspecs import hookimpl
     from .io import read_experiments, read_reflections, write_experiments, write_reflections
     from .io import atomic_write
     from .plugins import get_plugin_manager
@@ -95,7 +96,6 @@ def cmd_refine(argv) -> int:
 
     progress = _Progress()
     pm = get_plugin_manager()
-    progress.xrefine_step_done = hookimpl(progress.xrefine_step_done)
     pm.register(progress, name="xrefine-progress")
     try:
         result = refine(experiments, table, config=config)

@@ -81,7 +81,8 @@ def core_options() -> list:
     return [
         O("engine", "lm", "str", "minimisation engine (see `xrefine plugins`)"),
         O("max_iterations", None, "int", "largest number of engine steps (Auto: the engine's default)", allow_none=True),
-        O("rmsd_tolerance", 1e-4, "float", "stop when every RMSD changes by less than this fraction in a step"),
+        O("rmsd_tolerance", None, "float", "also stop when every RMSD changes by less than this fraction in a step (DIALS: 1e-4; Auto: off)", allow_none=True),
+        O("step_tolerance_esd", 0.01, "float", "stop when the Gauss-Newton step from the current point is below this many esds"),
         O("bin_size_fraction", 0.0, "float", "stop when RMSDs are below this fraction of a pixel / image (0: off)"),
         O("close_to_spindle_cutoff", 0.02, "float", "exclude reflections with |(s1 x s0).e| below this (1/Angstrom^2)"),
         O("scan_margin", 0.0, "float", "exclude reflections within this many degrees of the scan ends"),
@@ -95,7 +96,7 @@ def core_options() -> list:
         O("outlier.block_width", 18.0, "float", "width in degrees of the phi blocks outlier detection runs on"),
         O("outlier.minimum_number_of_reflections", 20, "int", "a detection job with fewer reflections is rejected whole"),
         O("outlier.reject_again", True, "bool", "detect outliers again on the converged model, restoring wrongly rejected reflections, and refine again"),
-        O("outlier.max_cycles", 3, "int", "largest number of detect-and-refine cycles"),
+        O("outlier.max_cycles", 2, "int", "largest number of detect-and-refine cycles (2: detect on the start model, refine, detect again on the converged model, refine)"),
         O("chunk_size", 65536, "int", "reflections per chunk when accumulating the normal equations"),
         O("output.experiments", "refined.expt", "str", "refined experiment list"),
         O("output.reflections", "refined.refl", "str", "reflections with updated predictions and flags"),

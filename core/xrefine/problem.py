@@ -223,9 +223,14 @@ class RefinementProblem:
             use = pred.valid & o.active[a:b]
             if not use.any():
                 return
-            sw = np.sqrt(o.weights[a:b][use])
-            r = (pred.xyz[use] - o.xyz_obs[a:b][use]) * sw
-            J = pred.jacobian[use] * sw[:, :, None]
+            # weights of unused rows are zero; their (possibly NaN) derivatives are zeroed first so
+            # that one in-place product prepares the whole block for BLAS
+            sw = np.sqrt(o.weights[a:b]) * use[:, None]
+            J = pred.jacobian
+            if not pred.valid.all():
+                J[~pred.valid] = 0.0
+            J *= sw[:, :, None]
+            r = np.where(use[:, None], pred.xyz - o.xyz_obs[a:b], 0.0) * sw
             J = J.reshape(-1, J.shape[2])
             normal[np.ix_(cols, cols)] += J.T @ J
             gradient[cols] += J.T @ r.reshape(-1)

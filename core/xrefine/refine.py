@@ -96,6 +96,7 @@ def _convergence(experiments: ExperimentList, config: Config) -> Convergence:
         osc = min((abs(e.scan.oscillation_rad[1]) for e in experiments if not e.is_still), default=np.inf)
         target = np.array([f * px, f * px, f * osc])
     return Convergence(
+        step_tolerance_esd=config["step_tolerance_esd"],
         rmsd_tolerance=config["rmsd_tolerance"],
         target_rmsd=target,
         max_iterations=config["max_iterations"],
@@ -168,7 +169,7 @@ def _rmsd_by_experiment(problem: RefinementProblem, ev) -> list:
             out.append({"experiment": e, "n_reflections": 0, "rmsd_x_px": None, "rmsd_y_px": None, "rmsd_z_images": None})
             continue
         r = ev.xyz_calc[sel] - o.xyz_obs[sel]
-        pix = np.array([expt.detector[int(p)].pixel_size for p in o.panel[sel]])
+        pix = np.array([p.pixel_size for p in expt.detector])[o.panel[sel]]
         rx = float(np.sqrt(np.mean((r[:, 0] / pix[:, 0]) ** 2)))
         ry = float(np.sqrt(np.mean((r[:, 1] / pix[:, 1]) ** 2)))
         rz = None
@@ -315,11 +316,13 @@ def refine(experiments, reflections, *, config: Optional[Config] = None, config_
     t = time.perf_counter()
     cycle = 0
     while True:
-        def on_step(rec, _cycle=cycle):
+        offset = history[-1].step if history else 0
+
+        def on_step(rec, _cycle=cycle, _offset=offset):
+            # steps count on across macrocycles; a later cycle's step 0 is the previous end
+            # evaluated with the new outlier set
             rec.macrocycle = _cycle
-            if history and rec.step == 0 and _cycle > 0:
-                # the start of a later macrocycle repeats the previous end with a new outlier set
-                rec.step = history[-1].step
+            rec.step += _offset
             history.append(rec)
             _progress(rec)
 
@@ -335,8 +338,6 @@ def refine(experiments, reflections, *, config: Optional[Config] = None, config_
             {"rejected": int(new_rejected.sum()), "restored": int((~obs.active & ~new_rejected).sum()),
              "newly_rejected": int((obs.active & new_rejected).sum())})
         obs.active = ~new_rejected
-        for p in problem.parameterisations:
-            p.rebase()
         _auto_reduce(problem, config)
     timings["refine"] = time.perf_counter() - t
 

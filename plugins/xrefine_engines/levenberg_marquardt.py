@@ -10,11 +10,18 @@ from .gauss_newton import record
 
 
 class LevenbergMarquardt(Engine):
-    """Damped normal equations (N + mu I) h = -g.  mu starts at tau * max diag(N) and follows
-    the gain ratio; a rejected trial multiplies mu by nu (doubling nu), up to nu = 8192.
+    """Damped normal equations (N + mu D) h = -g, mu following the gain ratio (Nielsen); a
+    rejected trial multiplies mu by nu (doubling nu), up to nu = 8192.
+
+    D is diag(N) by default (Marquardt's scaling, option ``lm.damping=diagonal``; mu starts at
+    tau): the damping then acts on every parameter in proportion to its own curvature, so a
+    stiff parameter (the cell, the distance) does not hold back the soft ones.  With
+    ``lm.damping=identity`` D = I and mu starts at tau * max diag(N), exactly as dials.refine.
 
     Unlike DIALS, the trial point is evaluated with derivatives: most trials are accepted, and
-    then the normal equations at the new point are already built."""
+    then the normal equations at the new point are already built.  A later run of the same
+    engine object (the next macrocycle of one refinement, after outliers were re-detected)
+    starts from the damping the previous run ended with, since it starts near the minimum."""
 
     name = "lm"
     tau = 1e-3
@@ -28,20 +35,25 @@ class LevenbergMarquardt(Engine):
         if ev.dof < 1:
             problem.set_x(ev.x)
             return EngineResult(ev.x, history, "too few degrees of freedom", False, nev, {"evaluation": ev})
-        mu = self.tau * float(np.max(np.diag(ev.normal))) if ev.normal.size else 0.0
+        diagonal = self.config is None or self.config.get("lm.damping", "diagonal") == "diagonal"
+        mu = getattr(self, "_last_mu", None)
+        if mu is None:
+            mu = self.tau if diagonal else self.tau * float(np.max(np.diag(ev.normal), initial=0.0))
         nu = 2.0
-        eye = np.eye(len(ev.x))
         while True:
             dx_gn, dec = gauss_newton_decrement(ev.normal, ev.gradient, ev.chi2, ev.dof)
             reason = convergence.check(history, dec, dx_gn)
             if reason:
                 break
+            d = np.diag(ev.normal).copy() if diagonal else np.ones(len(ev.x))
+            if diagonal:
+                d = np.maximum(d, 1e-12 * max(float(d.max(initial=0.0)), 1e-300))
             try:
-                h = np.linalg.solve(ev.normal + mu * eye, -ev.gradient)
+                h = np.linalg.solve(ev.normal + mu * np.diag(d), -ev.gradient)
             except np.linalg.LinAlgError:
                 reason = "singular normal matrix"
                 break
-            expected = 0.5 * float(h @ (mu * h - ev.gradient))
+            expected = 0.5 * float(h @ (mu * d * h - ev.gradient))
             if expected <= 0.0:
                 reason = "objective flat"
                 break
@@ -60,6 +72,7 @@ class LevenbergMarquardt(Engine):
                     break
                 mu *= nu
                 nu *= 2.0
+        self._last_mu = mu
         problem.set_x(ev.x)
         converged = reason.startswith(("parameter shifts", "RMSD", "objective flat", "maximum number of trial"))
         return EngineResult(ev.x, history, reason, converged, nev, {"evaluation": ev})

@@ -92,14 +92,14 @@ def thaumatin_sweep(seed: int) -> Truth:
                        "polarization_fraction": 0.999, "flux": 0.0, "transmission": 1.0, "probe": "x-ray",
                        "sample_to_source_distance": 0.0})
     # Si attenuation at this wavelength (cctbx table value, as DIALS's format classes use)
-    panel = pilatus6m_panel(265.0, (1231.7, 1263.9), (0.6, -1.1, 0.8), mu_per_mm=3.9225)
+    panel = pilatus6m_panel(450.0, (1231.7, 1263.9), (0.6, -1.1, 0.8), mu_per_mm=3.9225)
     detector = Detector([panel])
     goniometer = Goniometer(rotation_axis=[1.0, 0.0, 0.0])
     scan = rotation_scan(900, 0.0, 0.1)
     crystal = make_crystal((57.8, 57.8, 150.2, 90, 90, 90), "P 41 21 2", random_rotation(rng))
     ident = str(uuid.UUID(int=int(rng.integers(0, 2**63)) << 64 | int(rng.integers(0, 2**63)), version=4))
     expt = Experiment(beam=beam, detector=detector, goniometer=goniometer, scan=scan, crystal=crystal, identifier=ident)
-    return Truth(experiments=ExperimentList([expt]), d_min=2.0)
+    return Truth(experiments=ExperimentList([expt]), d_min=2.7)
 
 
 PRESETS = {
