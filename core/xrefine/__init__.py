@@ -8,6 +8,7 @@ the interfaces for plugins (`xrefine.parameters`, `xrefine.predictor`, `xrefine.
 from .errors import InputError
 from .models import Beam, Crystal, Detector, DetectorGroup, Experiment, ExperimentList, Goniometer, Panel, Scan
 from .reflections import Flags, ReflectionTable
+from .refine import RefinementResult, refine  # noqa: E402  (the function shadows the module name)
 
 __version__ = "0.1.0"
 
@@ -24,4 +25,6 @@ __all__ = [
     "Scan",
     "Flags",
     "ReflectionTable",
+    "refine",
+    "RefinementResult",
 ]

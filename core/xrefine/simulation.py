@@ -69,9 +69,13 @@ def perturb(experiments: ExperimentList, truth: Truth, rng: np.random.Generator,
     return shifts
 
 
-def observe(truth: Truth, predicted: ReflectionTable, rng: np.random.Generator) -> tuple:
+def observe(truth: Truth, predicted: ReflectionTable, rng: np.random.Generator, noise_scale: float = 1.0) -> tuple:
     """Noisy observations of the predicted reflections safely inside their panel (>= 1 px from
-    an edge) and the scan (>= 1 image from an end): (table, gross outlier rows)."""
+    an edge) and the scan (>= 1 image from an end): (table, gross outlier rows).
+
+    The recorded variances are the sigmas drawn for each reflection; the error actually added
+    is `noise_scale` times a draw of that sigma (0 gives exact centroids with realistic weights).
+    """
     experiments = truth.experiments
     ids = predicted["id"].astype(np.int64)
     panels = predicted["panel"].astype(np.int64)
@@ -100,7 +104,7 @@ def observe(truth: Truth, predicted: ReflectionTable, rng: np.random.Generator) 
     sig_px = rng.uniform(*truth.sigma_px, size=(n, 2))
     sig_img = rng.uniform(*truth.sigma_images, size=n)
     sigma = np.column_stack([sig_px * pix[rows], sig_img * osc[rows]])
-    obs = xyz[rows] + rng.normal(size=(n, 3)) * sigma
+    obs = xyz[rows] + noise_scale * rng.normal(size=(n, 3)) * sigma
     n_out = int(round(truth.outlier_fraction * n))
     out_rows = np.sort(rng.choice(n, size=n_out, replace=False))
     err = rng.uniform(-1.0, 1.0, size=(n_out, 3)) * np.column_stack(
