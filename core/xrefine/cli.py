@@ -71,8 +71,7 @@ class _Progress:
 
 def cmd_refine(argv) -> int:
     from .config import build_config
-    from .io import read_experiments, read_reflections, write_experiments, write_reflections
-    from .io import atomic_write
+    from .io import atomic_write, write_experiments, write_reflections
     from .plugins import get_plugin_manager
     from .refine import refine
     from .report import summary_json, summary_text
@@ -91,17 +90,15 @@ def cmd_refine(argv) -> int:
     import time
 
     t0 = time.perf_counter()
-    experiments = read_experiments(expts[0])
-    table = read_reflections(refls[0])
 
     progress = _Progress()
     pm = get_plugin_manager()
     pm.register(progress, name="xrefine-progress")
     try:
-        result = refine(experiments, table, config=config)
+        result = refine(expts[0], refls[0], config=config)
     finally:
         pm.unregister(name="xrefine-progress")
-    history = experiments.extra.get("history")
+    history = result.experiments.extra.get("history")
     if isinstance(history, list):
         import datetime
 
