@@ -11,6 +11,9 @@ from xrefine.engine import Engine, EngineResult
 from .gauss_newton import record
 
 
+DENSE_LIMIT = 20_000_000
+
+
 class ScipyLeastSquares(Engine):
     """Base for the scipy engines; `method` is 'trf' or 'lm'."""
 
@@ -21,7 +24,10 @@ class ScipyLeastSquares(Engine):
         history = [record(0, ev0)]
         on_step(history[-1])
 
-        if self.method == "lm":
+        # a dense Jacobian lets 'trf' use its exact trust-region solver; past ~20 million
+        # elements (160 MB) it stays sparse and scipy switches to the iterative LSMR solver
+        m = 3 * int(problem.obs.active.sum())
+        if self.method == "lm" or m * problem.n_params <= DENSE_LIMIT:
             def jac(x):
                 return problem.jacobian(x).toarray()
         else:
