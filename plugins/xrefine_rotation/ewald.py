@@ -17,34 +17,43 @@ __all__ = ["datum_basis", "rotation_solutions"]
 
 
 def datum_basis(axis: np.ndarray, s0_datum: np.ndarray) -> np.ndarray:
-    """M = [m1 | m2 | m3] as columns: (3, 3), or (n, 3, 3) when s0_datum is (n, 3).
+    """M = [m1 | m2 | m3] as columns: (3, 3), or component-major (3, 3, n) (M[:, j, i] is m_j
+    of reflection i) when s0_datum is (3, n), one beam per reflection.
 
     axis: the datum rotation axis e_d; s0_datum: the beam in the datum frame, S^T s0.
     """
     m2 = unit(axis)
-    m1 = unit(np.cross(m2, s0_datum))
-    m3 = np.cross(m1, m2)
-    return np.stack([m1, np.broadcast_to(m2, m1.shape), m3], axis=-1)
+    if s0_datum.ndim == 1:
+        m1 = unit(np.cross(m2, s0_datum))
+        return np.column_stack([m1, m2, np.cross(m1, m2)])
+    m1 = np.cross(m2, s0_datum, axisb=0, axisc=0)
+    m1 /= np.linalg.norm(m1, axis=0)
+    m3 = np.cross(m1, m2, axisa=0, axisc=0)
+    return np.stack([m1, np.broadcast_to(m2[:, None], m1.shape), m3], axis=1)
 
 
 def rotation_solutions(p_m: np.ndarray, s0_m: np.ndarray, sign) -> tuple:
     """The rotation that brings each relp onto the Ewald sphere.
 
-    p_m: (n, 3) relp at phi = 0 (F U B h) in the basis M; s0_m: (3,) or (n, 3) the datum-frame
+    Arrays are component-major so that every operation runs over reflections:
+    p_m: (3, n) relp at phi = 0 (F U B h) in the basis M; s0_m: (3,) or (3, n) the datum-frame
     beam in the basis M (its first component is zero); sign: +1 for the entering solution,
     -1 for the exiting one (scalar or (n,)).
 
-    Returns (q, phi, ok): q (n, 3) the relp on the sphere in the basis M, phi (n,) the rotation
+    Returns (q, phi, ok): q (3, n) the relp on the sphere in the basis M, phi (n,) the rotation
     angle in [0, 2 pi) rad, ok (n,) False where there is no solution.  With this basis,
     Delta = (e x r) . s0 = -q1 (s0_m)3 and (s0_m)3 > 0, so sign = +1 (q1 > 0) is entering.
     """
-    pm1, pm2, pm3 = p_m[:, 0], p_m[:, 1], p_m[:, 2]
-    s0m2, s0m3 = s0_m[..., 1], s0_m[..., 2]
-    psq = pm1 * pm1 + pm2 * pm2 + pm3 * pm3
-    p3 = (-0.5 * psq - pm2 * s0m2) / s0m3
-    disc = psq - pm2 * pm2 - p3 * p3
-    s0sq = s0m2 * s0m2 + s0m3 * s0m3
-    ok = (disc >= 0.0) & (psq <= 4.0 * s0sq) & (psq > 0.0)
-    p1 = sign * np.sqrt(np.where(ok, disc, 0.0))
-    phi = np.mod(np.arctan2(p1 * pm3 - p3 * pm1, p1 * pm1 + p3 * pm3), 2.0 * np.pi)
-    return np.column_stack([p1, pm2, p3]), phi, ok
+    pm1, pm2, pm3 = p_m
+    s0m2, s0m3 = s0_m[1], s0_m[2]
+    q = np.empty_like(p_m)
+    q[1] = pm2
+    rho2 = pm1 * pm1 + pm3 * pm3
+    # Ewald condition |p|^2 + 2 s0.r = 0 fixes the m3 component of the rotated relp
+    np.divide(-0.5 * (rho2 + pm2 * pm2) - pm2 * s0m2, s0m3, out=q[2])
+    disc = rho2 - q[2] * q[2]
+    ok = disc >= 0.0  # the relp's circle about e_d reaches the sphere (never when |p| > 2|s0|)
+    np.multiply(sign, np.sqrt(np.maximum(disc, 0.0)), out=q[0])
+    phi = np.arctan2(q[0] * pm3 - q[2] * pm1, q[0] * pm1 + q[2] * pm3)
+    phi += (phi < 0.0) * (2.0 * np.pi)
+    return q, phi, ok

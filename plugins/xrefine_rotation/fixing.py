@@ -20,8 +20,9 @@ def apply_fix(
 
     `fix` is None, one string, or an iterable of entries.  Each entry is ``"all"``, one of the
     `words` (mapping a DIALS fix word to the short names it fixes), a 0-based parameter index,
-    or a parameter name; names match case-insensitively, first exactly and otherwise as a
-    substring (so ``"Tau"`` fixes Tau1..Tau3, as DIALS's fix_list does).  `option` names the
+    or a parameter name, short or prefixed with the parameterisation's name (``Mu1`` or
+    ``Beam1Mu1``); names match case-insensitively, first exactly and otherwise as a substring
+    (so ``"Phi"`` fixes Phi1..Phi3, as DIALS's fix_list does).  `option` names the
     configuration key in error messages.
     """
     if fix is None:
@@ -40,6 +41,8 @@ def apply_fix(
             to_fix.add(names[i])
             continue
         word = str(entry).strip()
+        if word.lower().startswith(parameterisation.name.lower()) and len(word) > len(parameterisation.name):
+            word = word[len(parameterisation.name) :]  # a full name as reports print it, e.g. Beam1Mu1
         if word == "all":
             to_fix.update(names)
         elif word in words:

@@ -15,7 +15,7 @@ from .unit_cell import make_crystal_unit_cell_parameterisation
 def xrefine_config_options():
     return [
         Option("beam.fix", ["in_spindle_plane", "wavelength"], "list",
-               "beam parameters to fix: all, in_spindle_plane (Mu1), out_spindle_plane (Mu2), wavelength (Nu), or names"),
+               "beam parameters to fix: all, in_spindle_plane (Mu1), out_spindle_plane (Mu2), wavelength (nu), or names"),
         Option("crystal.orientation.fix", [], "list", "crystal orientation parameters to fix: all, or Phi1..Phi3"),
         Option("crystal.unit_cell.fix", [], "list", "unit-cell parameters to fix: all, or g_param_N"),
         Option("goniometer.fix", ["all"], "list",

@@ -73,10 +73,10 @@ class CrystalUnitCellParameterisation(Parameterisation):
         degrees per unit of the scaled parameters (MATH.md 9.1), for esd propagation and cell
         restraints."""
         B = self.state()
-        O = np.linalg.inv(B.T)  # columns: direct vectors a, b, c
-        dO = -O @ np.transpose(self.state_derivatives(), (0, 2, 1)) @ O  # (k, 3, 3)
-        vec = O.T  # rows a, b, c
-        dvec = np.transpose(dO, (0, 2, 1))  # (k, 3 vectors, 3 components)
+        orth = np.linalg.inv(B.T)  # columns: direct vectors a, b, c
+        d_orth = -orth @ np.transpose(self.state_derivatives(), (0, 2, 1)) @ orth  # (k, 3, 3)
+        vec = orth.T  # rows a, b, c
+        dvec = np.transpose(d_orth, (0, 2, 1))  # (k, 3 vectors, 3 components)
         length = np.linalg.norm(vec, axis=1)
         hat = vec / length[:, None]
         out = np.empty((dvec.shape[0], 6))
