@@ -204,7 +204,7 @@ def predict_table(experiments: ExperimentList, table: ReflectionTable, predictor
     return out_xyz, out_s1, out_valid
 
 
-def _write_predictions(experiments, table: ReflectionTable, predictors, problem: RefinementProblem, used_rows, outlier_rows):
+def _write_predictions(experiments, table: ReflectionTable, predictors, used_rows, outlier_rows, excluded_rows):
     out = copy.copy(table)
     out.columns = dict(table.columns)
     out.types = dict(table.types)
@@ -236,6 +236,7 @@ def _write_predictions(experiments, table: ReflectionTable, predictors, problem:
     out.set_flags(np.isin(np.arange(n), good), Flags.predicted)
     out.set_flags(np.isin(np.arange(n), used_rows), Flags.used_in_refinement)
     out.set_flags(np.isin(np.arange(n), outlier_rows), Flags.centroid_outlier)
+    out.set_flags(np.isin(np.arange(n), excluded_rows), Flags.excluded_for_refinement)
     return out
 
 
@@ -348,7 +349,8 @@ def refine(experiments, reflections, *, config: Optional[Config] = None, config_
     outlier_info["final"] = int((~obs.active & final.valid).sum())
     used_rows = obs.rows[final.used]
     outlier_rows = obs.rows[~obs.active & final.valid]
-    out_table = _write_predictions(experiments, table, predictors, problem, used_rows, outlier_rows)
+    excluded_rows = selection.pop("excluded_rows")
+    out_table = _write_predictions(experiments, table, predictors, used_rows, outlier_rows, excluded_rows)
     timings["finish"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t_start
 

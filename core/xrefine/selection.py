@@ -80,7 +80,9 @@ def check_table(experiments: ExperimentList, table: ReflectionTable, source: str
 
 
 def select_observations(experiments: ExperimentList, table: ReflectionTable, config, source: str = "reflections") -> tuple:
-    """(Observations, info dict) for the reflections refinement may use."""
+    """(Observations, info dict) for the reflections refinement may use.  info["excluded_rows"]
+    are the table rows cut for being close to the spindle or outside the scan (DIALS flags them
+    excluded_for_refinement)."""
     check_table(experiments, table, source)
     n = table.nrows
     ids = np.asarray(table["id"]).astype(np.int64)
@@ -118,6 +120,7 @@ def select_observations(experiments: ExperimentList, table: ReflectionTable, con
 
     # rotation-specific cuts, per experiment
     n_spindle = n_scan = 0
+    excluded = []
     for e, expt in enumerate(experiments):
         sel = keep & (ids == e)
         if not sel.any() or expt.is_still:
@@ -132,6 +135,7 @@ def select_observations(experiments: ExperimentList, table: ReflectionTable, con
         n_spindle += int(close.sum())
         n_scan += int((out_scan & ~close).sum())
         keep[idx[close | out_scan]] = False
+        excluded.append(idx[close | out_scan])
     info["n_close_to_spindle"] = n_spindle
     info["n_outside_scan"] = n_scan
 
@@ -140,6 +144,7 @@ def select_observations(experiments: ExperimentList, table: ReflectionTable, con
     if not keep.any():
         raise InputError(f"{source}: no reflections left after selection (close-to-spindle and scan cuts)")
 
+    info["excluded_rows"] = np.concatenate(excluded) if excluded else np.zeros(0, dtype=np.int64)
     rows = np.flatnonzero(keep)
     obs = Observations.build(rows, ids[rows], panels[rows], miller[rows], entering[rows], xyz[rows], 1.0 / var[rows])
     return obs, info
