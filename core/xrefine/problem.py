@@ -223,17 +223,20 @@ class RefinementProblem:
             use = pred.valid & o.active[a:b]
             if not use.any():
                 return
-            # weights of unused rows are zero; their (possibly NaN) derivatives are zeroed first so
-            # that one in-place product prepares the whole block for BLAS
-            sw = np.sqrt(o.weights[a:b]) * use[:, None]
-            J = pred.jacobian
+            # weights of unused rows are zero; their (possibly NaN) derivatives are zeroed first.
+            # Work on the (3, K, n) view: each residual dimension is then a contiguous (K x n)
+            # slab and its contribution to JᵀWJ one BLAS product (the rotation predictor
+            # returns exactly this layout, so no copy is made).
+            Jt = np.transpose(pred.jacobian, (1, 2, 0))
             if not pred.valid.all():
-                J[~pred.valid] = 0.0
-            J *= sw[:, :, None]
-            r = np.where(use[:, None], pred.xyz - o.xyz_obs[a:b], 0.0) * sw
-            J = J.reshape(-1, J.shape[2])
-            normal[np.ix_(cols, cols)] += J.T @ J
-            gradient[cols] += J.T @ r.reshape(-1)
+                Jt[..., ~pred.valid] = 0.0
+            swt = (np.sqrt(o.weights[a:b]) * use[:, None]).T
+            Jt *= swt[:, None, :]
+            rt = np.where(use[:, None], pred.xyz - o.xyz_obs[a:b], 0.0).T * swt
+            idx = np.ix_(cols, cols)
+            for d in range(3):
+                normal[idx] += Jt[d] @ Jt[d].T
+                gradient[cols] += Jt[d] @ rt[d]
 
         xyz, s1, valid = self._sweep(x, derivatives, visit)
         used = valid & o.active
@@ -307,14 +310,24 @@ class RefinementProblem:
         except np.linalg.LinAlgError:
             return None
 
+    def block_columns(self, e: int, panel: int) -> np.ndarray:
+        """Global indices of the columns a reflection of experiment e on `panel` depends on."""
+        cols = []
+        for i in self._exp_params[e]:
+            p = self.parameterisations[i]
+            c = p.panel_columns(panel) if p.kind == "detector.d" else np.arange(p.num_free)
+            cols.append(self.offsets[i] + np.asarray(c, dtype=int))
+        return np.concatenate(cols) if cols else np.zeros(0, dtype=int)
+
+    @property
+    def blocks(self) -> list:
+        """(experiment, panel, start, stop) of every block of observation rows."""
+        return list(self._blocks)
+
     def columns_reflection_counts(self) -> np.ndarray:
         """Number of active reflections whose Jacobian row includes each column."""
         counts = np.zeros(self.n_params, dtype=np.int64)
         o = self.obs
         for e, panel, a, b in self._blocks:
-            nact = int(o.active[a:b].sum())
-            for i in self._exp_params[e]:
-                p = self.parameterisations[i]
-                cols = p.panel_columns(panel) if p.kind == "detector.d" else np.arange(p.num_free)
-                counts[self.offsets[i] + np.asarray(cols, dtype=int)] += nact
+            counts[self.block_columns(e, panel)] += int(o.active[a:b].sum())
         return counts

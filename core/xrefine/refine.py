@@ -103,38 +103,58 @@ def _convergence(experiments: ExperimentList, config: Config) -> Convergence:
     )
 
 
-def _auto_reduce(problem: RefinementProblem, config: Config) -> list:
-    """Fix (or refuse) parameter groups with too few reflections; returns messages."""
-    need = config["auto_reduction.min_nref_per_parameter"]
-    action = config["auto_reduction.action"]
+def _starved_groups(problem: RefinementProblem, need: int) -> list:
+    """(parameterisation, its free parameters, n reflections) for every parameter group with
+    fewer than `need` active reflections per parameter.  Columns of one parameterisation that
+    see the same reflections (one rigid detector group, or a whole model) form a group."""
     counts = problem.columns_reflection_counts()
-    messages, to_fix = [], []
+    out = []
     for i, p in enumerate(problem.parameterisations):
-        if p.num_free == 0:
-            continue
         a = problem.offsets[i]
         free = p.free_parameters
-        # columns that move the same panels form one group (one rigid detector group, or a model)
         groups: dict = {}
         for j in range(p.num_free):
             groups.setdefault(int(counts[a + j]), []).append(j)
         for nref, cols in groups.items():
             if nref < need * len(cols):
-                names = [f"{p.name}{free[j].name}" for j in cols]
-                messages.append(f"{', '.join(names)}: {nref} reflections for {len(cols)} parameters")
-                to_fix.append((p, [free[j] for j in cols]))
-    if not messages:
+                out.append((p, [free[j] for j in cols], nref, a + np.array(cols)))
+    return out
+
+
+def _auto_reduce(problem: RefinementProblem, config: Config) -> list:
+    """Fix (or refuse) parameter groups with too few reflections; returns messages."""
+    need = config["auto_reduction.min_nref_per_parameter"]
+    starved = _starved_groups(problem, need)
+    if not starved:
         return []
-    if action == "fail":
+    messages = [f"{', '.join(p.name + q.name for q in qs)}: {nref} reflections for {len(qs)} parameters"
+                for p, qs, nref, _ in starved]
+    if config["auto_reduction.action"] == "fail":
         raise InputError(
             "too few reflections to refine " + "; ".join(messages)
             + f" (need {need} per parameter); set auto_reduction.action=fix, fix those parameters, or add reflections"
         )
-    for p, params in to_fix:
-        for q in params:
+    for _, qs, _, _ in starved:
+        for q in qs:
             q.fixed = True
     problem.refresh()
     return [f"fixed {m}" for m in messages]
+
+
+def _protect_starved(problem: RefinementProblem, candidates: np.ndarray, need: int) -> int:
+    """Undo the start-model rejection for the blocks of any parameter group it starved: those
+    residuals are large because the model is still wrong, and the group cannot be refined
+    without them.  Returns the number of reflections restored."""
+    starved = _starved_groups(problem, need)
+    if not starved:
+        return 0
+    cols = np.concatenate([c for *_, c in starved])
+    o = problem.obs
+    before = int(o.active.sum())
+    for e, panel, a, b in problem.blocks:
+        if np.intersect1d(problem.block_columns(e, panel), cols).size:
+            o.active[a:b] |= candidates[a:b]
+    return int(o.active.sum()) - before
 
 
 def _propagate_esds(problem: RefinementProblem, cov: Optional[np.ndarray], experiments: ExperimentList) -> list:
@@ -301,14 +321,15 @@ def refine(experiments, reflections, *, config: Optional[Config] = None, config_
         return rejected | ~cand
 
     ev0 = problem.evaluate(problem.get_x(), derivatives=False)
-    rejected = detect(ev0)
-    outlier_info = {"initial": int((rejected & ev0.valid).sum()), "no_prediction": int((~ev0.valid).sum())}
-    obs.active = ~rejected
-    timings["outliers"] = time.perf_counter() - t
-
+    obs.active = ev0.valid.copy()
     reductions = _auto_reduce(problem, config)
     if problem.n_params == 0:
         raise InputError("nothing to refine: every parameter is fixed")
+    rejected = detect(ev0)
+    outlier_info = {"initial": int((rejected & ev0.valid).sum()), "no_prediction": int((~ev0.valid).sum())}
+    obs.active = ~rejected
+    outlier_info["protected"] = _protect_starved(problem, ev0.valid, config["auto_reduction.min_nref_per_parameter"])
+    timings["outliers"] = time.perf_counter() - t
 
     pm = get_plugin_manager()
     pm.hook.xrefine_refinement_started(problem=problem, config=config)
