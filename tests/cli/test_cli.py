@@ -172,3 +172,17 @@ def test_dials_files_refine(tmp_path):
     dU = dials[0].crystal.U @ truth[0].crystal.U.T
     theirs = np.arccos(np.clip((np.trace(dU) - 1) / 2, -1, 1)) * 1000
     assert ours < theirs, (ours, theirs)
+
+
+def test_bench_writes_rows(tmp_path):
+    out = tmp_path / "bench.json"
+    r = run(["bench", "thaumatin-wedge", "--engines", "lm,gn", "--json", str(out), "seed=1"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(out.read_text())
+    assert [row["engine"] for row in rows] == ["lm", "gn"]
+    keys = {"scenario", "engine", "n_reflections", "n_parameters", "steps", "wall_s", "peak_rss_mb",
+            "rmsd_x_px", "rmsd_y_px", "rmsd_z_images", "converged"}
+    for row in rows:
+        assert keys <= set(row)
+        assert row["n_parameters"] == 12 and row["converged"] and row["peak_rss_mb"] > 10
+        assert 0.15 < row["rmsd_x_px"] < 0.35
