@@ -65,6 +65,20 @@ def xrefine_outlier_detectors():
 
 
 @hookspec
+def xrefine_smoothers():
+    """Scan-varying wrappers: return ``{name: factory}``.
+
+    ``factory(static, experiment, config)`` turns a static ``Parameterisation`` (of a model
+    used by the rotation scan `experiment`) into an
+    ``xrefine.parameters.ScanVaryingParameterisation`` with the same kind, whose free
+    parameters are values at sample points along that scan.  It must use only the static
+    parameterisation's public interface (``get_free_values``, ``set_free_values``, ``state``,
+    ``state_derivatives``, ``panel_columns``), so any parameterisation can be smoothed without
+    knowing it.  The user chooses one with ``smoother=name`` (default ``gaussian``).
+    """
+
+
+@hookspec
 def xrefine_engines():
     """Minimisation engines: return ``{name: engine_class}``.
 

@@ -27,7 +27,7 @@ from typing import Optional
 
 import numpy as np
 
-__all__ = ["Parameter", "Parameterisation", "STATE_KINDS"]
+__all__ = ["Parameter", "Parameterisation", "ScanVaryingParameterisation", "STATE_KINDS"]
 
 STATE_KINDS = ("beam.s0", "crystal.U", "crystal.B", "goniometer.S", "detector.d")
 
@@ -58,6 +58,7 @@ class Parameterisation(ABC):
     """
 
     kind: str = ""
+    scan_varying = False
 
     def __init__(self, model, experiment_ids, name: str):
         self.model = model
@@ -114,3 +115,43 @@ class Parameterisation(ABC):
     def rebase(self) -> None:
         """Make the current state the new reference (angles back to zero), if the
         parameterisation has one; called between macrocycles.  The state must not change."""
+
+
+class ScanVaryingParameterisation(Parameterisation):
+    """A parameterisation whose state varies along a scan (made by a smoother plugin from a
+    static one).  Its free parameters are values at sample points; the state at a frame t
+    (the scan's continuous image coordinate) and its derivatives come from them.
+
+    The problem calls `prepare(frames)` once per evaluation, after the values were set, with
+    every frame at which it will ask for states; `states_at` / `derivatives_at` are then
+    gathers.  For ``detector.d`` the `panel` argument selects one panel's matrix; other kinds
+    ignore it.  `scan_varying` tells the problem to use the per-row interface.
+    """
+
+    scan_varying = True
+
+    #: experiment index whose scan the frames refer to
+    scan_experiment: int = 0
+
+    @abstractmethod
+    def prepare(self, frames: np.ndarray) -> None:
+        """Compose (and cache) states and derivatives at these frames (sorted, unique)."""
+
+    @abstractmethod
+    def states_at(self, frames: np.ndarray, panel: int = 0) -> np.ndarray:
+        """State at each frame: (n, 3) for beam.s0, (n, 3, 3) for matrices and one panel's d."""
+
+    @abstractmethod
+    def derivatives_at(self, frames: np.ndarray, columns: np.ndarray, panel: int = 0) -> np.ndarray:
+        """d(state)/d(free parameter) for the given local free columns at each frame:
+        (n, len(columns), 3) or (n, len(columns), 3, 3); zero where a column does not act."""
+
+    @abstractmethod
+    def columns_between(self, frame_lo: float, frame_hi: float, panel: int = 0) -> np.ndarray:
+        """Local free columns that can act on some frame in [frame_lo, frame_hi] (and panel)."""
+
+    @property
+    @abstractmethod
+    def window_frames(self) -> float:
+        """A frame range short enough that a chunk of reflections within it touches only a few
+        samples (the problem splits its blocks at this width)."""

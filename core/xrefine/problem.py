@@ -1,8 +1,9 @@
 """`RefinementProblem`: experiments + observations + parameterisations + predictors ->
 residuals, weights, block-sparse Jacobian, normal equations and gradient.
 
-Reflections are kept sorted by experiment and panel, so every *block* (one experiment, one
-panel, at most `chunk_size` rows) is a contiguous slice.  A block's Jacobian has only the columns
+Reflections are kept sorted by experiment, panel and phi, so every *block* (one experiment, one
+panel, at most `chunk_size` rows, and for scan-varying models one short window of frames) is a
+contiguous slice.  A block's Jacobian has only the columns
 of the parameterisations that move its experiment and panel; its contribution to JᵀWJ is one
 BLAS product of a (3·rows × k) slice, scattered into the n × n normal matrix.  Memory therefore
 stays proportional to the reflections plus n², never to rows × parameters.
@@ -28,7 +29,9 @@ class Observations:
     """Working arrays of the reflections refinement uses, sorted by experiment then panel.
 
     rows: indices into the user's reflection table; xyz_obs: (X mm, Y mm, phi rad);
-    weights: (n, 3) 1/variance; active: False for rows currently rejected as outliers.
+    weights: (n, 3) 1/variance; active: False for rows currently rejected as outliers;
+    frame: the scan frame at which scan-varying models are composed for each row (set by the
+    orchestration from `compose_model_per`; NaN until then).
     """
 
     rows: np.ndarray
@@ -39,6 +42,7 @@ class Observations:
     xyz_obs: np.ndarray
     weights: np.ndarray
     active: np.ndarray
+    frame: Optional[np.ndarray] = None
 
     @classmethod
     def build(cls, rows, experiment, panel, miller, entering, xyz_obs, weights) -> "Observations":
@@ -52,6 +56,7 @@ class Observations:
             xyz_obs=np.ascontiguousarray(xyz_obs[order], dtype=float),
             weights=np.ascontiguousarray(weights[order], dtype=float),
             active=np.ones(len(order), dtype=bool),
+            frame=np.full(len(order), np.nan),
         )
 
     def __len__(self) -> int:
@@ -59,15 +64,23 @@ class Observations:
 
     def subset(self, keep: np.ndarray) -> "Observations":
         return Observations(
-            **{k: getattr(self, k)[keep] for k in ("rows", "experiment", "panel", "miller", "entering", "xyz_obs", "weights", "active")}
+            **{k: getattr(self, k)[keep] for k in ("rows", "experiment", "panel", "miller", "entering", "xyz_obs", "weights", "active", "frame")}
         )
 
-    def blocks(self, chunk_size: int) -> list:
-        """(experiment, panel, start, stop) for contiguous runs, split every chunk_size rows."""
+    def blocks(self, chunk_size: int, window_frames: Optional[dict] = None) -> list:
+        """(experiment, panel, start, stop) for contiguous runs, split every chunk_size rows and,
+        for experiments in `window_frames` ({experiment: width}), where the composition frame
+        crosses a multiple of the width."""
         n = len(self)
         if n == 0:
             return []
         key = self.experiment * (int(self.panel.max()) + 1) + self.panel
+        if window_frames:
+            win = np.zeros(n, dtype=np.int64)
+            for e, width in window_frames.items():
+                sel = self.experiment == e
+                win[sel] = np.floor(self.frame[sel] / width).astype(np.int64)
+            key = key * (int(win.max()) - int(win.min()) + 1) + (win - int(win.min()))
         edges = np.flatnonzero(np.diff(key)) + 1
         starts = np.concatenate([[0], edges])
         stops = np.concatenate([edges, [n]])
@@ -139,7 +152,15 @@ class RefinementProblem:
             [i for i, p in enumerate(self.parameterisations) if e in p.experiment_ids and p.num_free > 0]
             for e in range(len(self.experiments))
         ]
-        self._blocks = self.obs.blocks(self.chunk_size)
+        self._sv_params = [[i for i in ps if self.parameterisations[i].scan_varying] for ps in self._exp_params]
+        windows = {}
+        for e, ps in enumerate(self._exp_params):
+            widths = [self.parameterisations[i].window_frames for i in ps if self.parameterisations[i].scan_varying]
+            if widths:
+                windows[e] = min(widths)
+        if windows and np.isnan(self.obs.frame[np.isin(self.obs.experiment, list(windows))]).any():
+            raise ValueError("scan-varying parameterisations need Observations.frame")
+        self._blocks = self.obs.blocks(self.chunk_size, windows)
 
     def refresh(self) -> None:
         """Call after fixing or removing parameters, or changing the observations."""
@@ -161,10 +182,20 @@ class RefinementProblem:
                 p.set_free_values(x[a:b])
 
     # ------------------------------------------------------------------ evaluation
-    def _block_derivatives(self, e: int, panel: int, cache: dict):
+    _STATE_FIELD = {"beam.s0": "s0", "crystal.U": "U", "crystal.B": "B", "goniometer.S": "S", "detector.d": "d"}
+
+    def _block_derivatives(self, e: int, panel: int, a: int, b: int, cache: dict):
         sds, cols = [], []
+        frames = self.obs.frame[a:b]
         for i in self._exp_params[e]:
             p = self.parameterisations[i]
+            if p.scan_varying:
+                pc = p.columns_between(float(frames.min()), float(frames.max()), panel)
+                if len(pc) == 0:
+                    continue
+                sds.append(StateDerivative(p.kind, p.derivatives_at(frames, pc, panel)))
+                cols.append(self.offsets[i] + pc)
+                continue
             d = cache[i]
             if p.kind == "detector.d":
                 pc = p.panel_columns(panel)
@@ -177,31 +208,49 @@ class RefinementProblem:
                 cols.append(self.offsets[i] + np.arange(p.num_free))
         return sds, (np.concatenate(cols) if cols else np.zeros(0, dtype=int))
 
-    def _states(self):
-        states = {}
-        for e, expt in enumerate(self.experiments):
-            states[e] = ExperimentState.from_experiment(expt, 0)
-        return states
+    def block_columns(self, block) -> np.ndarray:
+        """Global indices of the columns the reflections of a block depend on."""
+        e, panel, a, b = block
+        cols = []
+        for i in self._exp_params[e]:
+            p = self.parameterisations[i]
+            if p.scan_varying:
+                f = self.obs.frame[a:b]
+                c = p.columns_between(float(f.min()), float(f.max()), panel)
+            else:
+                c = p.panel_columns(panel) if p.kind == "detector.d" else np.arange(p.num_free)
+            cols.append(self.offsets[i] + np.asarray(c, dtype=int))
+        return np.concatenate(cols) if cols else np.zeros(0, dtype=int)
+
+    def _block_state(self, e: int, panel: int, a: int, b: int, base: ExperimentState) -> ExperimentState:
+        st = ExperimentState(**vars(base))
+        st.d = self.experiments[e].detector[panel].d
+        for i in self._sv_params[e]:
+            p = self.parameterisations[i]
+            setattr(st, self._STATE_FIELD[p.kind], p.states_at(self.obs.frame[a:b], panel))
+        return st
 
     def _sweep(self, x, derivatives: bool, visit=None):
         """Predict every block at x; yields per-block arrays to `visit`."""
         self.set_x(x)
+        o = self.obs
         cache = {}
         if derivatives:
             for e_params in self._exp_params:
                 for i in e_params:
-                    if i not in cache:
+                    if i not in cache and not self.parameterisations[i].scan_varying:
                         cache[i] = self.parameterisations[i].state_derivatives()
-        states = self._states()
-        n = len(self.obs)
+        for i, p in enumerate(self.parameterisations):
+            if p.scan_varying:
+                p.prepare(np.unique(o.frame[np.isin(o.experiment, p.experiment_ids)]))
+        states = {e: ExperimentState.from_experiment(expt, 0) for e, expt in enumerate(self.experiments)}
+        n = len(o)
         xyz = np.full((n, 3), np.nan)
         s1 = np.full((n, 3), np.nan)
         valid = np.zeros(n, dtype=bool)
-        o = self.obs
         for e, panel, a, b in self._blocks:
-            st = states[e]
-            st.d = self.experiments[e].detector[panel].d
-            sds, cols = self._block_derivatives(e, panel, cache) if derivatives else ([], None)
+            st = self._block_state(e, panel, a, b, states[e])
+            sds, cols = self._block_derivatives(e, panel, a, b, cache) if derivatives else ([], None)
             pred = self.predictors[e].predict(st, o.miller[a:b], o.entering[a:b], o.xyz_obs[a:b, 2], sds)
             xyz[a:b] = pred.xyz
             s1[a:b] = pred.s1
@@ -310,15 +359,6 @@ class RefinementProblem:
         except np.linalg.LinAlgError:
             return None
 
-    def block_columns(self, e: int, panel: int) -> np.ndarray:
-        """Global indices of the columns a reflection of experiment e on `panel` depends on."""
-        cols = []
-        for i in self._exp_params[e]:
-            p = self.parameterisations[i]
-            c = p.panel_columns(panel) if p.kind == "detector.d" else np.arange(p.num_free)
-            cols.append(self.offsets[i] + np.asarray(c, dtype=int))
-        return np.concatenate(cols) if cols else np.zeros(0, dtype=int)
-
     @property
     def blocks(self) -> list:
         """(experiment, panel, start, stop) of every block of observation rows."""
@@ -328,6 +368,6 @@ class RefinementProblem:
         """Number of active reflections whose Jacobian row includes each column."""
         counts = np.zeros(self.n_params, dtype=np.int64)
         o = self.obs
-        for e, panel, a, b in self._blocks:
-            counts[self.block_columns(e, panel)] += int(o.active[a:b].sum())
+        for block in self._blocks:
+            counts[self.block_columns(block)] += int(o.active[block[2]:block[3]].sum())
         return counts

@@ -151,9 +151,9 @@ def _protect_starved(problem: RefinementProblem, candidates: np.ndarray, need: i
     cols = np.concatenate([c for *_, c in starved])
     o = problem.obs
     before = int(o.active.sum())
-    for e, panel, a, b in problem.blocks:
-        if np.intersect1d(problem.block_columns(e, panel), cols).size:
-            o.active[a:b] |= candidates[a:b]
+    for block in problem.blocks:
+        if np.intersect1d(problem.block_columns(block), cols).size:
+            o.active[block[2]:block[3]] |= candidates[block[2]:block[3]]
     return int(o.active.sum()) - before
 
 
