@@ -24,7 +24,9 @@ from xrefine.io import read_experiments
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DIRS = [ROOT.parent / "shared" / "data" / n for n in ("lysozyme-eiger", "p6m-modules-small")]
-EXTRA_OPTIONS = {"p6m-modules-small": ["detector.hierarchy_level=1"]}
+# as dials.refine was run on them (see each data set's README)
+EXTRA_OPTIONS = {"lysozyme-eiger": ["scan_varying=false"],
+                 "p6m-modules-small": ["scan_varying=false", "detector.hierarchy_level=1"]}
 
 
 def _angle_mrad(a, b):

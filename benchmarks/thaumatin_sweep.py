@@ -26,19 +26,21 @@ def main():
     ap.add_argument("--engines", default="lm,gn,scipy-trf")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("options", nargs="*", default=["scan_varying=false"],
+                    help="key=value options for every run (default: scan_varying=false, the scan-static job)")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for k in range(args.repeats):
             out = Path(tmp) / f"run{k}.json"
             subprocess.run([sys.executable, "-m", "xrefine.cli", "bench", args.scenario, "--engines", args.engines,
-                            "--json", str(out), f"seed={args.seed}"], check=True, stdout=subprocess.DEVNULL)
+                            "--json", str(out), f"seed={args.seed}", *args.options], check=True, stdout=subprocess.DEVNULL)
             rows.extend(json.loads(out.read_text()))
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / f"{args.scenario}.json").write_text(json.dumps(rows, indent=1) + "\n")
     cols = ["engine", "n_reflections", "n_parameters", "steps", "wall_s", "process_s", "peak_rss_mb",
             "rmsd_x_px", "rmsd_y_px", "rmsd_z_images", "converged"]
-    print(f"{args.scenario}, seed {args.seed}, median of {args.repeats}; {platform.processor() or platform.machine()}, "
+    print(f"{args.scenario}, seed {args.seed}, {' '.join(args.options)}, median of {args.repeats}; {platform.processor() or platform.machine()}, "
           f"Python {platform.python_version()}")
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))

@@ -199,8 +199,10 @@ def _rmsd_by_experiment(problem: RefinementProblem, ev) -> list:
     return out
 
 
-def predict_table(experiments: ExperimentList, table: ReflectionTable, predictors: list, rows: np.ndarray):
-    """Predict the given rows of `table` for their own index, panel and entering flag:
+def predict_table(experiments: ExperimentList, table: ReflectionTable, predictors: list, rows: np.ndarray,
+                  parameterisations=(), config=None):
+    """Predict the given rows of `table` for their own index, panel and entering flag, with the
+    models as `parameterisations` (scan-varying ones included) currently hold them:
     (xyz_calc mm/rad, s1, valid) in the order of `rows`."""
     from .selection import entering_flags, observed_s1
 
@@ -213,8 +215,13 @@ def predict_table(experiments: ExperimentList, table: ReflectionTable, predictor
         entering = entering_flags(experiments, ids, observed_s1(experiments, ids, panels, xyz[:, :2]))
     obs = Observations.build(np.arange(len(rows)), ids, panels, np.asarray(table["miller_index"])[rows], entering, xyz,
                              np.ones((len(rows), 3)))
-    problem = RefinementProblem(experiments, obs, [], predictors)
-    ev = problem.evaluate(np.zeros(0), derivatives=False)
+    sv = [p for p in parameterisations if p.scan_varying]
+    if sv:
+        from .scan_varying import composition_frames
+
+        obs.frame = composition_frames(obs, experiments, config["compose_model_per"], config["block_width"])
+    problem = RefinementProblem(experiments, obs, sv, predictors)
+    ev = problem.evaluate(problem.get_x(), derivatives=False)
     out_xyz = np.empty_like(ev.xyz_calc)
     out_s1 = np.empty_like(ev.s1)
     out_valid = np.empty_like(ev.valid)
@@ -224,7 +231,8 @@ def predict_table(experiments: ExperimentList, table: ReflectionTable, predictor
     return out_xyz, out_s1, out_valid
 
 
-def _write_predictions(experiments, table: ReflectionTable, predictors, used_rows, outlier_rows, excluded_rows):
+def _write_predictions(experiments, table: ReflectionTable, predictors, used_rows, outlier_rows, excluded_rows,
+                       parameterisations, config):
     out = copy.copy(table)
     out.columns = dict(table.columns)
     out.types = dict(table.types)
@@ -232,7 +240,7 @@ def _write_predictions(experiments, table: ReflectionTable, predictors, used_row
     ids = np.asarray(table["id"]).astype(np.int64)
     miller = np.asarray(table["miller_index"])
     rows = np.flatnonzero((ids >= 0) & np.any(miller != 0, axis=1))
-    xyz, s1, valid = predict_table(experiments, table, predictors, rows)
+    xyz, s1, valid = predict_table(experiments, table, predictors, rows, parameterisations, config)
     xyzcal_mm = np.array(table["xyzcal.mm"], dtype=float) if "xyzcal.mm" in table else np.zeros((n, 3))
     xyzcal_px = np.array(table["xyzcal.px"], dtype=float) if "xyzcal.px" in table else np.zeros((n, 3))
     s1_col = np.array(table["s1"], dtype=float) if "s1" in table else np.zeros((n, 3))
@@ -276,12 +284,49 @@ def _as_reflections(reflections) -> tuple:
     return read_reflections(str(reflections)), str(reflections)
 
 
+def _run_cycles(problem, engine, convergence, detect, history, outlier_info, config, phase: str):
+    """Engine runs separated by outlier re-detection on the converged model (restoring wrongly
+    rejected reflections), until the outlier set is stable or outlier.max_cycles is reached."""
+    cycle = 0
+    while True:
+        offset = history[-1].step if history else 0
+        number = history[-1].macrocycle + 1 if history else 0
+
+        def on_step(rec, _number=number, _offset=offset):
+            # steps count on across macrocycles; a later cycle's step 0 is the previous end
+            # evaluated with the new outlier set (or the new parameterisation)
+            rec.macrocycle = _number
+            rec.step += _offset
+            history.append(rec)
+            _progress(rec)
+
+        result = engine.run(problem, problem.get_x(), convergence, on_step)
+        cycle += 1
+        if detect is None or not config["outlier.reject_again"] or cycle >= config["outlier.max_cycles"]:
+            return result
+        ev = problem.evaluate(problem.get_x(), derivatives=False)
+        new_rejected = detect(ev)
+        obs = problem.obs
+        if np.array_equal(new_rejected, ~obs.active):
+            return result
+        outlier_info.setdefault("cycles", []).append(
+            {"phase": phase, "rejected": int(new_rejected.sum()), "restored": int((~obs.active & ~new_rejected).sum()),
+             "newly_rejected": int((obs.active & new_rejected).sum())})
+        obs.active = ~new_rejected
+        _auto_reduce(problem, config)
+
+
 def refine(experiments, reflections, *, config: Optional[Config] = None, config_file: Optional[str] = None,
            arguments=(), **options) -> RefinementResult:
     """Refine `experiments` (ExperimentList or .expt path) against `reflections`
     (ReflectionTable or .refl path).  Options as keyword arguments (dots written as double
     underscores: ``detector__hierarchy_level=1``), ``key=value`` strings in `arguments`, a TOML
-    `config_file`, or a prepared `config`.  The inputs are not modified."""
+    `config_file`, or a prepared `config`.  The inputs are not modified.
+
+    With scan_varying=auto (the default) rotation scans get a scan-static refinement and then a
+    scan-varying one; scan_varying=true goes straight to the scan-varying one."""
+    from .scan_varying import composition_frames, make_scan_varying, wants_scan_varying, write_scan_points
+
     t_start = time.perf_counter()
     timings = {}
     if config is None:
@@ -298,6 +343,12 @@ def refine(experiments, reflections, *, config: Optional[Config] = None, config_
     if config["engine"] not in engines:
         raise InputError(f"engine={config['engine']!r} is not installed; choose one of: {', '.join(sorted(engines))}")
     engine = engines[config["engine"]](config)
+    scan_varying = wants_scan_varying(experiments, config)
+    if scan_varying:
+        obs.frame = composition_frames(obs, experiments, config["compose_model_per"], config["block_width"])
+    static_first = not scan_varying or config["scan_varying"] == "auto"
+    if not static_first:
+        params = make_scan_varying(params, experiments, config)
     problem = RefinementProblem(experiments, obs, params, predictors, config["chunk_size"])
     timings["setup"] = time.perf_counter() - t
 
@@ -311,21 +362,20 @@ def refine(experiments, reflections, *, config: Optional[Config] = None, config_
             raise InputError(f"outlier.algorithm={algorithm!r} is not installed; choose one of: null, {', '.join(sorted(detectors))}")
         detector = detectors[algorithm](config)
 
-    def detect(ev):
+    def detect_with(ev):
         cand = ev.valid
-        if detector is None:
-            return ~cand
         resid = np.where(cand[:, None], ev.xyz_calc - obs.xyz_obs, 0.0)
         rejected = detect_outliers(detector, obs, resid, cand, experiments, config["outlier.block_width"],
                                    config["outlier.minimum_number_of_reflections"])
         return rejected | ~cand
 
+    detect = detect_with if detector is not None else None
     ev0 = problem.evaluate(problem.get_x(), derivatives=False)
     obs.active = ev0.valid.copy()
     reductions = _auto_reduce(problem, config)
     if problem.n_params == 0:
         raise InputError("nothing to refine: every parameter is fixed")
-    rejected = detect(ev0)
+    rejected = detect(ev0) if detect is not None else ~ev0.valid
     outlier_info = {"initial": int((rejected & ev0.valid).sum()), "no_prediction": int((~ev0.valid).sum())}
     obs.active = ~rejected
     outlier_info["protected"] = _protect_starved(problem, ev0.valid, config["auto_reduction.min_nref_per_parameter"])
@@ -336,42 +386,27 @@ def refine(experiments, reflections, *, config: Optional[Config] = None, config_
     convergence = _convergence(experiments, config)
     history: list = []
     t = time.perf_counter()
-    cycle = 0
-    while True:
-        offset = history[-1].step if history else 0
-
-        def on_step(rec, _cycle=cycle, _offset=offset):
-            # steps count on across macrocycles; a later cycle's step 0 is the previous end
-            # evaluated with the new outlier set
-            rec.macrocycle = _cycle
-            rec.step += _offset
-            history.append(rec)
-            _progress(rec)
-
-        result = engine.run(problem, problem.get_x(), convergence, on_step)
-        cycle += 1
-        if detector is None or not config["outlier.reject_again"] or cycle >= config["outlier.max_cycles"]:
-            break
-        ev = problem.evaluate(problem.get_x(), derivatives=False)
-        new_rejected = detect(ev)
-        if np.array_equal(new_rejected, ~obs.active):
-            break
-        outlier_info.setdefault("cycles", []).append(
-            {"rejected": int(new_rejected.sum()), "restored": int((~obs.active & ~new_rejected).sum()),
-             "newly_rejected": int((obs.active & new_rejected).sum())})
-        obs.active = ~new_rejected
-        _auto_reduce(problem, config)
+    result = _run_cycles(problem, engine, convergence, detect, history, outlier_info, config,
+                         "static" if static_first else "scan-varying")
+    if scan_varying and static_first:
+        timings["refine_static"] = time.perf_counter() - t
+        params = make_scan_varying(problem.parameterisations, experiments, config)
+        problem = RefinementProblem(experiments, obs, params, predictors, config["chunk_size"])
+        reductions += _auto_reduce(problem, config)
+        result = _run_cycles(problem, engine, convergence, detect, history, outlier_info, config, "scan-varying")
     timings["refine"] = time.perf_counter() - t
 
     t = time.perf_counter()
     final = problem.evaluate(problem.get_x(), derivatives=True)
     cov = problem.covariance(final)
     cells = _propagate_esds(problem, cov, experiments)
+    write_scan_points(problem.parameterisations, problem.offsets, cov, experiments)
     outlier_info["final"] = int((~obs.active & final.valid).sum())
     used_rows = obs.rows[final.used]
     outlier_rows = obs.rows[~obs.active & final.valid]
     excluded_rows = selection.pop("excluded_rows")
-    out_table = _write_predictions(experiments, table, predictors, used_rows, outlier_rows, excluded_rows)
+    out_table = _write_predictions(experiments, table, predictors, used_rows, outlier_rows, excluded_rows,
+                                   problem.parameterisations, config)
     timings["finish"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t_start
 

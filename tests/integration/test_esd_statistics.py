@@ -10,7 +10,7 @@ N_SEEDS = 60
 
 
 def refine_x(start, table, **options):
-    res = xrefine.refine(start, table, **options)
+    res = xrefine.refine(start, table, scan_varying="false", **options)
     free = [p for p in res.parameters if not p["fixed"]]
     return np.array([p["value"] for p in free]), np.array([p["esd"] for p in free]), [p["name"] for p in free]
 
