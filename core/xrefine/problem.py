@@ -20,6 +20,7 @@ import scipy.sparse as sp
 from .models import ExperimentList
 from .parameters import Parameterisation
 from .predictor import ExperimentState, Predictor, StateDerivative
+from .restraints import Restraint
 
 __all__ = ["Observations", "Evaluation", "RefinementProblem"]
 
@@ -123,8 +124,12 @@ class Evaluation:
 class RefinementProblem:
     """The least-squares problem engines minimise.
 
-    parameterisations: in global order; their free parameters form the vector x.
+    parameterisations: in global order; their free parameters form the *full* vector.
     predictors: one per experiment.
+    restraints: extra rows (xrefine.restraints.Restraint).
+    constraints: groups of (parameterisation, Parameter) pairs that move by one common shift; the engines'
+    vector x is then the *reduced* vector (unconstrained columns, then one common value per
+    group, the mean of its members).  Without constraints the two vectors are the same.
     """
 
     def __init__(
@@ -134,19 +139,24 @@ class RefinementProblem:
         parameterisations: Sequence[Parameterisation],
         predictors: Sequence[Predictor],
         chunk_size: int = 65536,
+        restraints: Sequence[Restraint] = (),
+        constraints: Sequence = (),
     ):
         self.experiments = experiments
         self.obs = observations
         self.parameterisations = list(parameterisations)
         self.predictors = list(predictors)
         self.chunk_size = int(chunk_size)
+        self.restraints = list(restraints)
+        self._constraint_params = [list(g) for g in constraints]  # [(parameterisation, free index), ...]
         self._layout()
 
     # ------------------------------------------------------------------ parameter vector
     def _layout(self) -> None:
         sizes = [p.num_free for p in self.parameterisations]
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
-        self.n_params = int(self.offsets[-1])
+        self.n_full = int(self.offsets[-1])
+        self._build_reduction()
         # which parameterisations touch each experiment
         self._exp_params = [
             [i for i, p in enumerate(self.parameterisations) if e in p.experiment_ids and p.num_free > 0]
@@ -166,17 +176,61 @@ class RefinementProblem:
         """Call after fixing or removing parameters, or changing the observations."""
         self._layout()
 
+    def _build_reduction(self) -> None:
+        """The 0/1 matrix T (full x reduced) of the equal-shift constraints, or None."""
+        groups = []
+        for members in self._constraint_params:
+            cols = []
+            for p, q in members:
+                if p in self.parameterisations and not q.fixed:
+                    i = self.parameterisations.index(p)
+                    cols.append(int(self.offsets[i]) + p.free_parameters.index(q))
+            if len(cols) > 1:
+                groups.append(sorted(cols))
+        self._groups = groups
+        if not groups:
+            self.T = None
+            self.n_params = self.n_full
+            return
+        grouped = {c for g in groups for c in g}
+        free_cols = [c for c in range(self.n_full) if c not in grouped]
+        T = np.zeros((self.n_full, len(free_cols) + len(groups)))
+        T[free_cols, np.arange(len(free_cols))] = 1.0
+        for k, g in enumerate(groups):
+            T[g, len(free_cols) + k] = 1.0
+        self.T = T
+        self._free_cols = np.array(free_cols, dtype=int)
+        self.n_params = T.shape[1]
+        full = self.get_full_x()
+        self._offset_in_group = {c: full[c] - np.mean(full[g]) for g in groups for c in g}
+
     @property
     def parameter_names(self) -> list:
-        return [f"{p.name}{q.name}" for p in self.parameterisations for q in p.free_parameters]
+        full = [f"{p.name}{q.name}" for p in self.parameterisations for q in p.free_parameters]
+        if self.T is None:
+            return full
+        return [full[c] for c in self._free_cols] + ["=".join(full[c] for c in g) for g in self._groups]
 
-    def get_x(self) -> np.ndarray:
+    def get_full_x(self) -> np.ndarray:
         if not self.parameterisations:
             return np.zeros(0)
         return np.concatenate([p.get_free_values() for p in self.parameterisations])
 
+    def get_x(self) -> np.ndarray:
+        full = self.get_full_x()
+        if self.T is None:
+            return full
+        return np.concatenate([full[self._free_cols], [np.mean(full[g]) for g in self._groups]])
+
     def set_x(self, x: np.ndarray) -> None:
         x = np.asarray(x, dtype=float)
+        if self.T is not None:
+            full = np.empty(self.n_full)
+            full[self._free_cols] = x[: len(self._free_cols)]
+            for k, g in enumerate(self._groups):
+                for c in g:
+                    full[c] = x[len(self._free_cols) + k] + self._offset_in_group[c]
+            x = full
         for p, a, b in zip(self.parameterisations, self.offsets[:-1], self.offsets[1:]):
             if b > a:
                 p.set_free_values(x[a:b])
@@ -262,7 +316,7 @@ class RefinementProblem:
     def evaluate(self, x: np.ndarray, derivatives: bool = True) -> Evaluation:
         """Residuals, chi2, RMSDs and (with derivatives) the normal equations at x."""
         o = self.obs
-        n = self.n_params
+        n = self.n_full
         normal = np.zeros((n, n)) if derivatives else None
         gradient = np.zeros(n) if derivatives else None
 
@@ -292,13 +346,24 @@ class RefinementProblem:
         r = xyz[used] - o.xyz_obs[used]
         w = o.weights[used]
         chi2 = float(np.sum(w * r * r))
+        n_eq = int(np.count_nonzero(w))
+        for rr in self._restraint_rows():
+            chi2 += float(np.sum(rr.weights * rr.residuals**2))
+            n_eq += int(np.count_nonzero(rr.weights))
+            if derivatives:
+                Jw = rr.jacobian * rr.weights[:, None]
+                normal[np.ix_(rr.columns, rr.columns)] += Jw.T @ rr.jacobian
+                gradient[rr.columns] += Jw.T @ rr.residuals
+        if derivatives and self.T is not None:
+            normal = self.T.T @ normal @ self.T
+            gradient = self.T.T @ gradient
         nref = int(used.sum())
         rmsd = np.sqrt(np.mean(r * r, axis=0)) if nref else np.full(3, np.nan)
         return Evaluation(
             x=np.array(x, dtype=float),
             chi2=chi2,
             n_reflections=nref,
-            n_equations=int(np.count_nonzero(w)),
+            n_equations=n_eq,
             rmsd=rmsd,
             xyz_calc=xyz,
             s1=s1,
@@ -308,15 +373,21 @@ class RefinementProblem:
             gradient=gradient,
         )
 
+    def _restraint_rows(self) -> list:
+        return [r.rows(self) for r in self.restraints]
+
     # ------------------------------------------------------------------ row form (scipy)
     def residual_vector(self, x: np.ndarray) -> np.ndarray:
         """Weighted residuals sqrt(w)·(calc − obs) of every active row (3 per row, X then Y then
-        phi per reflection); rows without a prediction contribute zeros so the length is fixed."""
+        phi per reflection), then the restraint rows; rows without a prediction contribute
+        zeros so the length is fixed."""
         o = self.obs
         xyz, _, valid = self._sweep(x, derivatives=False)
         use = valid & o.active
         r = np.where(use[:, None], (xyz - o.xyz_obs) * np.sqrt(o.weights), 0.0)
-        return r[o.active].reshape(-1)
+        parts = [r[o.active].reshape(-1)]
+        parts += [rr.residuals * np.sqrt(rr.weights) for rr in self._restraint_rows()]
+        return np.concatenate(parts)
 
     def jacobian(self, x: np.ndarray) -> sp.csr_matrix:
         """d residual_vector / dx as a sparse matrix (only each block's own columns stored)."""
@@ -340,24 +411,35 @@ class RefinementProblem:
 
         self._sweep(x, True, visit)
         m = 3 * int(o.active.sum())
+        for rr in self._restraint_rows():
+            k = len(rr.residuals)
+            J = rr.jacobian * np.sqrt(rr.weights)[:, None]
+            rows_l.append(np.repeat(m + np.arange(k), len(rr.columns)))
+            cols_l.append(np.tile(rr.columns, k))
+            vals_l.append(J.reshape(-1))
+            m += k
         if not rows_l:
-            return sp.csr_matrix((m, self.n_params))
-        return sp.csr_matrix(
-            (np.concatenate(vals_l), (np.concatenate(rows_l), np.concatenate(cols_l))), shape=(m, self.n_params)
-        )
+            J = sp.csr_matrix((m, self.n_full))
+        else:
+            J = sp.csr_matrix(
+                (np.concatenate(vals_l), (np.concatenate(rows_l), np.concatenate(cols_l))), shape=(m, self.n_full)
+            )
+        return J if self.T is None else (J @ sp.csr_matrix(self.T)).tocsr()
 
     # ------------------------------------------------------------------ statistics
     def covariance(self, ev: Evaluation) -> Optional[np.ndarray]:
-        """s² N⁻¹ from the undamped normal matrix at the solution (None if singular)."""
+        """s² N⁻¹ from the undamped normal matrix at the solution (None if singular), in the
+        full parameter vector (constrained members share their group's variance)."""
         if ev.normal is None or ev.dof < 1:
             return None
         s2 = ev.chi2 / ev.dof
         try:
             c = np.linalg.cholesky(ev.normal)
             ci = np.linalg.inv(c)
-            return s2 * (ci.T @ ci)
+            V = s2 * (ci.T @ ci)
         except np.linalg.LinAlgError:
             return None
+        return V if self.T is None else self.T @ V @ self.T.T
 
     @property
     def blocks(self) -> list:
@@ -366,7 +448,7 @@ class RefinementProblem:
 
     def columns_reflection_counts(self) -> np.ndarray:
         """Number of active reflections whose Jacobian row includes each column."""
-        counts = np.zeros(self.n_params, dtype=np.int64)
+        counts = np.zeros(self.n_full, dtype=np.int64)
         o = self.obs
         for block in self._blocks:
             counts[self.block_columns(block)] += int(o.active[block[2]:block[3]].sum())
