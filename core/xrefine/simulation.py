@@ -157,6 +157,12 @@ def simulate(preset_name: str, out_dir: str, seed: int = 0) -> str:
     table, outlier_rows = observe(truth, predicted, rng)
 
     start = copy.deepcopy(truth.experiments)
+    # the truth may vary along the scan; an indexer's starting models know nothing of that
+    for expt in start:
+        for model, attr in ((expt.crystal, "A_at_scan_points"), (expt.beam, "s0_at_scan_points"),
+                            (expt.goniometer, "setting_rotation_at_scan_points")):
+            if model is not None:
+                setattr(model, attr, None)
     shifts = perturb(start, truth, np.random.default_rng([seed, 2]))
     # what an indexer leaves: observed s1 and entering flags from the starting models
     ids = table["id"].astype(np.int64)

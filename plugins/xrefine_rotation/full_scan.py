@@ -1,6 +1,7 @@
 """Full-scan prediction: every reflection to a resolution limit that diffracts during the scan
 and reaches a panel (MATH.md 2.5, done here by direct enumeration instead of the Reeke
-generator).  Not used inside refinement, which re-predicts observed reflections only."""
+generator; scan-varying models in `scan_varying_prediction`).  Not used inside refinement,
+which re-predicts observed reflections only."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from xrefine.reflections import Flags, ReflectionTable
 from .ewald import datum_basis, rotation_solutions
 from .symmetry import space_group_ops
 
-__all__ = ["predict_all", "detector_d_min", "miller_indices_to"]
+__all__ = ["predict_all", "detector_d_min", "miller_indices_to", "rays_to_table"]
 
 # Candidate Miller indices are generated a few planes at a time to bound memory for big cells.
 _CANDIDATES_PER_CHUNK = 2_000_000
@@ -67,13 +68,24 @@ def predict_all(experiment: Experiment, d_min: Optional[float] = None) -> Reflec
     scan's oscillation range, that hits a panel: the first panel, in panel order, whose
     [0, size_mm] bounds contain the intersection.
 
+    If the crystal has `A_at_scan_points`, the beam `s0_at_scan_points` or the goniometer
+    `setting_rotation_at_scan_points` (one per scan point, num_images + 1), the scan is predicted
+    image by image between the models at the image's two ends, as DIALS's scan-varying
+    predictor does: see `scan_varying_prediction.predict_all_scan_varying`.
+
     Returns a ReflectionTable sorted by frame with miller_index, id (0), panel, entering, s1
     (1/Angstrom), xyzcal.mm (X mm, Y mm, phi rad), xyzcal.px (pixels with the panel's parallax
     correction, frame z) and flags = predicted.
     """
-    beam, gonio, scan, crystal = experiment.beam, experiment.goniometer, experiment.scan, experiment.crystal
+    from .scan_varying_prediction import predict_all_scan_varying, scan_point_models
+
     if d_min is None:
         d_min = detector_d_min(experiment)
+    models = scan_point_models(experiment)
+    if models is not None:
+        return predict_all_scan_varying(experiment, d_min, models)
+
+    beam, gonio, scan, crystal = experiment.beam, experiment.goniometer, experiment.scan, experiment.crystal
     s0 = beam.s0
     S, F = gonio.setting_rotation, gonio.fixed_rotation
     A = crystal.A
@@ -101,7 +113,15 @@ def predict_all(experiment: Experiment, d_min: Optional[float] = None) -> Reflec
     index, entering, phi = (np.concatenate(a) for a in (index, entering, phi))
     q = np.concatenate(q, axis=1)
     s1 = s0 + (S @ M @ q).T
+    return rays_to_table(experiment, hkl[index], entering, s1, phi)
 
+
+def rays_to_table(
+    experiment: Experiment, miller_index: np.ndarray, entering: np.ndarray, s1: np.ndarray, phi: np.ndarray
+) -> ReflectionTable:
+    """The predicted-reflection table of rays (s1 (n, 3) 1/Angstrom, phi (n,) rad) that hit a
+    panel: the first panel, in panel order, whose [0, size_mm] bounds contain the intersection
+    (rays that miss every panel are dropped).  Rows are sorted by frame (stably)."""
     panel_of = np.full(len(s1), -1)
     xy_mm = np.full((len(s1), 2), np.nan)
     for ip, panel in enumerate(experiment.detector):
@@ -114,6 +134,7 @@ def predict_all(experiment: Experiment, d_min: Optional[float] = None) -> Reflec
         panel_of[todo[hit]] = ip
         xy_mm[todo[hit]] = xy[hit]
 
+    scan = experiment.scan
     keep = np.flatnonzero(panel_of >= 0)
     z = scan.frame_from_angle(phi[keep])
     keep = keep[np.argsort(z, kind="stable")]
@@ -126,10 +147,10 @@ def predict_all(experiment: Experiment, d_min: Optional[float] = None) -> Reflec
         xy_px[rows] = experiment.detector[int(ip)].mm_to_px(xy_mm[keep[rows]])
 
     table = ReflectionTable(n, {0: experiment.identifier} if experiment.identifier else None)
-    table["miller_index"] = hkl[index[keep]]
+    table["miller_index"] = np.asarray(miller_index)[keep].astype(np.int32)
     table["id"] = np.zeros(n, dtype=np.int32)
     table["panel"] = panel_of.astype(np.uint64)
-    table["entering"] = entering[keep]
+    table["entering"] = np.asarray(entering, dtype=bool)[keep]
     table["s1"] = s1[keep]
     table["xyzcal.mm"] = np.column_stack([xy_mm[keep], phi[keep]])
     table["xyzcal.px"] = np.column_stack([xy_px, z])

@@ -104,14 +104,109 @@ def thaumatin_sweep(seed: int) -> Truth:
 
 def thaumatin_wedge(seed: int) -> Truth:
     """The thaumatin sweep's first 15 degrees (about 9 000 reflections): a quick example."""
+    return truncate_scan(thaumatin_sweep(seed), 150)
+
+
+def truncate_scan(truth: Truth, n_images: int) -> Truth:
+    """Keep the first `n_images` images of every experiment's scan (in place; returns `truth`):
+    the per-image scan properties and the models' scan points (one per image boundary) are cut
+    to match."""
+    for expt in truth.experiments:
+        scan = expt.scan
+        scan.image_range = (scan.image_range[0], scan.image_range[0] + n_images - 1)
+        scan.properties = {k: v[:n_images] for k, v in scan.properties.items()}
+    for model, attr in [(c, "A_at_scan_points") for c in truth.experiments.unique("crystal")] + \
+            [(b, "s0_at_scan_points") for b in truth.experiments.unique("beam")] + \
+            [(g, "setting_rotation_at_scan_points") for g in truth.experiments.unique("goniometer")]:
+        points = getattr(model, attr, None)
+        if points is not None:
+            setattr(model, attr, np.array(points[: n_images + 1]))
+    return truth
+
+
+#: thaumatin-720-drift: relative growth of the cell edges a (= b) and c over the whole scan
+DRIFT_CELL_GROWTH = {"a": 0.003, "c": 0.002}
+#: thaumatin-720-drift: orientation wobble terms (amplitude mrad, cycles over the scan, lab axis)
+DRIFT_WOBBLE = (
+    (2.0, 1.0, (0.0, 1.0, 0.0)),  # about y, perpendicular to the spindle and the beam
+    (1.5, 1.5, (0.0, 0.0, 1.0)),  # about the beam
+    (1.0, 0.75, (1.0, 0.0, 0.0)),  # about the spindle
+)
+
+
+def drift_cell(x: np.ndarray, a0: float, c0: float) -> tuple:
+    """(a, c) in Angstrom at scan fractions x in [0, 1]: a grows by DRIFT_CELL_GROWTH['a'] along
+    a saturating exponential (fast early, as radiation damage), c by DRIFT_CELL_GROWTH['c']
+    along a smoothstep; both start at (a0, c0) with zero drift at x = 0."""
+    x = np.asarray(x, dtype=float)
+    g_a = (1.0 - np.exp(-2.0 * x)) / (1.0 - np.exp(-2.0))
+    g_c = x * x * (3.0 - 2.0 * x)
+    return a0 * (1.0 + DRIFT_CELL_GROWTH["a"] * g_a), c0 * (1.0 + DRIFT_CELL_GROWTH["c"] * g_c)
+
+
+def drift_wobble(x: np.ndarray) -> np.ndarray:
+    """Rotation vectors (n, 3) in radians (laboratory frame) of the orientation wobble at scan
+    fractions x: a sum of slow sines (DRIFT_WOBBLE), zero at x = 0."""
+    x = np.asarray(x, dtype=float)
+    omega = np.zeros((len(x), 3))
+    for amplitude_mrad, cycles, axis in DRIFT_WOBBLE:
+        omega += np.outer(1e-3 * amplitude_mrad * np.sin(2.0 * np.pi * cycles * x), axis)
+    return omega
+
+
+def rotation_vector_matrices(omega: np.ndarray) -> np.ndarray:
+    """Rotations (n, 3, 3) by |omega| about omega / |omega| (Rodrigues; identity for omega = 0)."""
+    omega = np.atleast_2d(np.asarray(omega, dtype=float))
+    angle = np.linalg.norm(omega, axis=1)
+    e = omega / np.where(angle > 0, angle, 1.0)[:, None]
+    K = np.zeros((len(omega), 3, 3))
+    K[:, 0, 1], K[:, 0, 2], K[:, 1, 2] = -e[:, 2], e[:, 1], -e[:, 0]
+    K = K - K.transpose(0, 2, 1)
+    s, c = np.sin(angle)[:, None, None], np.cos(angle)[:, None, None]
+    return np.eye(3) + s * K + (1.0 - c) * (K @ K)
+
+
+def thaumatin_720_drift(seed: int) -> Truth:
+    """Thaumatin as in thaumatin-sweep (same beam, panel, goniometer and, for a seed, the same
+    starting orientation) over 720 degrees at 0.1 degrees per image (7 200 images), with a
+    smooth cell drift (a = b +0.3 %, c +0.2 %, `drift_cell`) and an orientation wobble of about
+    2 mrad (`drift_wobble`).
+
+    The truth per image is the crystal's A_at_scan_points at the 7 201 image boundaries; the
+    static crystal (real_space) is the state at the scan start, scan point 0, where the drift and
+    the wobble are zero.  d_min 2.3 Angstrom gives about 680 000 predictions, so that DIALS's
+    subsampling of a 2-turn scan (half the reflections) keeps more than 300 000."""
     truth = thaumatin_sweep(seed)
-    scan = truth.experiments[0].scan
-    scan.image_range = (1, 150)
-    scan.properties = {k: v[:150] for k, v in scan.properties.items()}
+    expt = truth.experiments[0]
+    n_images = 7200
+    expt.scan = rotation_scan(n_images, 0.0, 0.1)
+    crystal = expt.crystal
+    U0 = crystal.U
+    a0, _, c0 = crystal.unit_cell[:3]
+    x = np.arange(n_images + 1) / n_images
+    a, c = drift_cell(x, a0, c0)
+    # tetragonal, orthogonal axes: B = diag(1/a, 1/a, 1/c) (the cctbx B of this cell)
+    B = np.zeros((n_images + 1, 3, 3))
+    B[:, 0, 0], B[:, 1, 1], B[:, 2, 2] = 1.0 / a, 1.0 / a, 1.0 / c
+    A = rotation_vector_matrices(drift_wobble(x)) @ U0 @ B
+    crystal.set_A(A[0])
+    crystal.A_at_scan_points = A
+    truth.d_min = 2.3
+    wobble = np.linalg.norm(drift_wobble(x), axis=1)
+    truth.extra = {
+        "static_model": "scan start (scan point 0)",
+        "cell_growth_relative": dict(DRIFT_CELL_GROWTH),
+        "wobble_mrad_max": round(float(1e3 * wobble.max()), 4),
+    }
     return truth
 
 
 PRESETS = {
     "thaumatin-sweep": Preset("thaumatin P 41 21 2, Pilatus-6M-like panel, 90 deg at 0.1 deg/image", thaumatin_sweep),
     "thaumatin-wedge": Preset("the first 15 deg of thaumatin-sweep, a quick example", thaumatin_wedge),
+    "thaumatin-720-drift": Preset(
+        "thaumatin, Pilatus-6M-like panel, 720 deg at 0.1 deg/image, cell drift (~0.3 %) and ~2 mrad wobble "
+        "stored per image (A_at_scan_points)",
+        thaumatin_720_drift,
+    ),
 }
