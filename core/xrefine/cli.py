@@ -66,6 +66,7 @@ class _Progress:
             f"step {record.step:3d} (cycle {record.macrocycle})  nref {record.n_reflections:7d}  "
             f"RMSD X {r[0]:.5f} mm  Y {r[1]:.5f} mm  phi {math.degrees(r[2]):.5f} deg",
             highlight=False,
+            soft_wrap=True,
         )
 
 
