@@ -1,0 +1,17 @@
+"""xrefine_smoother plugin: the Gaussian smoother of scan-varying refinement (MATH.md 5) and a
+wrapper that makes any static parameterisation scan-varying through its public interface."""
+
+from .gaussian_smoother import GaussianSmoother, num_intervals
+from .support import SampleSupport, check_sample_support, sample_support, supported_num_intervals, with_supported_intervals
+from .wrapper import ScanVaryingWrapper
+
+__all__ = [
+    "GaussianSmoother",
+    "num_intervals",
+    "ScanVaryingWrapper",
+    "SampleSupport",
+    "check_sample_support",
+    "sample_support",
+    "supported_num_intervals",
+    "with_supported_intervals",
+]

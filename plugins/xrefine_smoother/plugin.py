@@ -1,0 +1,71 @@
+"""Registers the Gaussian smoother (``smoother=gaussian``) and its options.
+
+``make_gaussian(static, experiment, config)`` smooths `static` along `experiment`'s scan with
+n = max(floor(scan width / smoother.interval_width_degrees), 1) intervals, or
+smoother.absolute_num_intervals.  It does not see the reflections, so the caller should then
+check that every sample has data (blank stretches, too few reflections per interval) with
+``support.with_supported_intervals(wrapper, frames, config["smoother.min_reflections_per_sample"])``,
+which merges intervals where needed, or ``support.check_sample_support`` to report only.
+
+Why 20 reflections per sample by default: a sample's support is the sum of its normalised
+weights over the reflections (each reflection's weights sum to 1), so 20 means twenty
+reflections' worth of data -- sixty residuals -- for one value per smoothed parameter.  An end
+sample, half an interval outside the scan, gets only about a sixth of an inner sample's
+support, so it is the first to fall short.
+"""
+
+from __future__ import annotations
+
+from xrefine.config import Option
+from xrefine.errors import InputError
+from xrefine.hookspecs import hookimpl
+
+from .gaussian_smoother import GaussianSmoother, num_intervals
+from .wrapper import ScanVaryingWrapper
+
+#: option defaults, also used when a configuration lacks the options (plugin not registered)
+DEFAULTS = {
+    "smoother.interval_width_degrees": 36.0,
+    "smoother.absolute_num_intervals": None,
+    "smoother.min_reflections_per_sample": 20,
+}
+
+
+@hookimpl
+def xrefine_config_options():
+    return [
+        Option("smoother.interval_width_degrees", DEFAULTS["smoother.interval_width_degrees"], "float",
+               "width of scan in degrees between smoother samples: n = max(floor(scan width / this), 1) intervals"),
+        Option("smoother.absolute_num_intervals", DEFAULTS["smoother.absolute_num_intervals"], "int",
+               "number of smoother intervals for every scan (Auto: from interval_width_degrees)", allow_none=True),
+        Option("smoother.min_reflections_per_sample", DEFAULTS["smoother.min_reflections_per_sample"], "int",
+               "fewest reflections' worth of weight (sum of the normalised Gaussian weights) a smoother sample "
+               "needs; with fewer (blank stretches, sparse data) intervals are merged"),
+    ]
+
+
+def _option(config, key):
+    try:
+        return config[key]
+    except KeyError:
+        return DEFAULTS[key]
+
+
+def make_gaussian(static, experiment, config) -> ScanVaryingWrapper:
+    """`static` smoothed along `experiment`'s scan (array range, intervals from the options).
+
+    The wrapper's ``scan_experiment`` is the first of `static.experiment_ids` (the factory is
+    given the experiment, not its index)."""
+    scan = experiment.scan
+    if scan is None or experiment.goniometer is None or scan.oscillation[1] == 0.0:
+        raise InputError(
+            f"{static.name} ({static.kind}) cannot vary along a scan: its experiment is not a rotation scan; "
+            "keep it static (its force_static option) or set scan_varying=false"
+        )
+    n = num_intervals(scan, _option(config, "smoother.interval_width_degrees"), _option(config, "smoother.absolute_num_intervals"))
+    return ScanVaryingWrapper(static, static.experiment_ids[0], scan, GaussianSmoother(scan.array_range, n))
+
+
+@hookimpl
+def xrefine_smoothers():
+    return {"gaussian": make_gaussian}
