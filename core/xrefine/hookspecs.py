@@ -68,11 +68,13 @@ def xrefine_outlier_detectors():
 def xrefine_smoothers():
     """Scan-varying wrappers: return ``{name: factory}``.
 
-    ``factory(static, experiment, config)`` turns a static ``Parameterisation`` (of a model
-    used by the rotation scan `experiment`) into an
+    ``factory(static, experiment, config, frames)`` turns a static ``Parameterisation`` (of a
+    model used by the rotation scan `experiment`) into an
     ``xrefine.parameters.ScanVaryingParameterisation`` with the same kind, whose free
-    parameters are values at sample points along that scan.  It must use only the static
-    parameterisation's public interface (``get_free_values``, ``set_free_values``, ``state``,
+    parameters are values at sample points along that scan.  `frames` are the composition
+    frames of the reflections that will be refined (so the smoother can make sure every sample
+    has data).  It must use only the static parameterisation's public interface
+    (``parameters``/``free_parameters``, ``get_free_values``, ``set_free_values``, ``state``,
     ``state_derivatives``, ``panel_columns``), so any parameterisation can be smoothed without
     knowing it.  The user chooses one with ``smoother=name`` (default ``gaussian``).
     """

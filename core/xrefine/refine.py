@@ -348,7 +348,7 @@ def refine(experiments, reflections, *, config: Optional[Config] = None, config_
         obs.frame = composition_frames(obs, experiments, config["compose_model_per"], config["block_width"])
     static_first = not scan_varying or config["scan_varying"] == "auto"
     if not static_first:
-        params = make_scan_varying(params, experiments, config)
+        params = make_scan_varying(params, experiments, config, obs)
     problem = RefinementProblem(experiments, obs, params, predictors, config["chunk_size"])
     timings["setup"] = time.perf_counter() - t
 
@@ -390,7 +390,7 @@ def refine(experiments, reflections, *, config: Optional[Config] = None, config_
                          "static" if static_first else "scan-varying")
     if scan_varying and static_first:
         timings["refine_static"] = time.perf_counter() - t
-        params = make_scan_varying(problem.parameterisations, experiments, config)
+        params = make_scan_varying(problem.parameterisations, experiments, config, obs)
         problem = RefinementProblem(experiments, obs, params, predictors, config["chunk_size"])
         reductions += _auto_reduce(problem, config)
         result = _run_cycles(problem, engine, convergence, detect, history, outlier_info, config, "scan-varying")

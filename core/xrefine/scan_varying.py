@@ -58,18 +58,23 @@ def composition_frames(obs: Observations, experiments: ExperimentList, mode: str
         if mode == "image":
             t = np.floor(scan.frame_from_angle(phi))
         else:
-            start, width = scan.oscillation_range_rad[0], math.radians(block_width_deg) + _BLOCK_PAD_RAD
+            # blocks of w + 1e-11 rad from the scan start; a block's frame is taken at
+            # start_b + w (1/2 - 1e-11), as dials.refine does (the guard matters when the centre
+            # falls exactly on an image boundary)
+            start, w = scan.oscillation_range_rad[0], math.radians(block_width_deg)
             sign = 1.0 if scan.oscillation[1] >= 0 else -1.0
-            b = np.floor(sign * (phi - start) / width)
-            t = np.floor(scan.frame_from_angle(start + sign * (b + 0.5) * width))
+            b = np.floor(sign * (phi - start) / (w + _BLOCK_PAD_RAD))
+            centre = start + sign * (b * (w + _BLOCK_PAD_RAD) + w * (0.5 - _BLOCK_PAD_RAD))
+            t = np.floor(scan.frame_from_angle(centre))
         lo, hi = scan.array_range
         frames[sel] = np.clip(t, lo, hi - 1)
     return frames
 
 
-def make_scan_varying(params: list, experiments: ExperimentList, config) -> list:
+def make_scan_varying(params: list, experiments: ExperimentList, config, obs: Observations) -> list:
     """Wrap the parameterisations that should vary along their scan (per `<slot>.force_static`)
-    with the configured smoother; others are returned unchanged."""
+    with the configured smoother; others are returned unchanged.  `obs` (with frames and the
+    active set) tells the smoother where the data are."""
     from .plugins import registrations
 
     smoothers = registrations("xrefine_smoothers")
@@ -89,7 +94,8 @@ def make_scan_varying(params: list, experiments: ExperimentList, config) -> list
                 f"{p.name} ({slot}) is shared by experiments with different scans, so it cannot vary "
                 f"along one scan; set {slot}.force_static=true"
             )
-        out.append(factory(p, experiments[scans[0]], config))
+        used = obs.active & np.isin(obs.experiment, scans)
+        out.append(factory(p, experiments[scans[0]], config, obs.frame[used]))
     return out
 
 

@@ -21,6 +21,7 @@ from xrefine.errors import InputError
 from xrefine.hookspecs import hookimpl
 
 from .gaussian_smoother import GaussianSmoother, num_intervals
+from .support import with_supported_intervals
 from .wrapper import ScanVaryingWrapper
 
 #: option defaults, also used when a configuration lacks the options (plugin not registered)
@@ -51,9 +52,12 @@ def _option(config, key):
         return DEFAULTS[key]
 
 
-def make_gaussian(static, experiment, config) -> ScanVaryingWrapper:
+def make_gaussian(static, experiment, config, frames=None) -> ScanVaryingWrapper:
     """`static` smoothed along `experiment`'s scan (array range, intervals from the options).
 
+    With `frames` (the composition frames of the reflections that will be refined), intervals
+    are merged until every sample has at least ``smoother.min_reflections_per_sample`` of
+    support (too few reflections per interval, blank stretches of the scan).
     The wrapper's ``scan_experiment`` is the first of `static.experiment_ids` (the factory is
     given the experiment, not its index)."""
     scan = experiment.scan
@@ -63,7 +67,10 @@ def make_gaussian(static, experiment, config) -> ScanVaryingWrapper:
             "keep it static (its force_static option) or set scan_varying=false"
         )
     n = num_intervals(scan, _option(config, "smoother.interval_width_degrees"), _option(config, "smoother.absolute_num_intervals"))
-    return ScanVaryingWrapper(static, static.experiment_ids[0], scan, GaussianSmoother(scan.array_range, n))
+    wrapper = ScanVaryingWrapper(static, static.experiment_ids[0], scan, GaussianSmoother(scan.array_range, n))
+    if frames is not None:
+        wrapper, _ = with_supported_intervals(wrapper, frames, _option(config, "smoother.min_reflections_per_sample"))
+    return wrapper
 
 
 @hookimpl
