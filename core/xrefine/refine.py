@@ -284,9 +284,10 @@ def _as_reflections(reflections) -> tuple:
     return read_reflections(str(reflections)), str(reflections)
 
 
-def _run_cycles(problem, engine, convergence, detect, history, outlier_info, config, phase: str):
+def _run_cycles(problem, engine, convergence, detect, history, outlier_info, config, phase: str, redetect: bool = True):
     """Engine runs separated by outlier re-detection on the converged model (restoring wrongly
-    rejected reflections), until the outlier set is stable or outlier.max_cycles is reached."""
+    rejected reflections), until the outlier set is stable or outlier.max_cycles is reached
+    (one run only when `redetect` is False)."""
     cycle = 0
     while True:
         offset = history[-1].step if history else 0
@@ -302,7 +303,7 @@ def _run_cycles(problem, engine, convergence, detect, history, outlier_info, con
 
         result = engine.run(problem, problem.get_x(), convergence, on_step)
         cycle += 1
-        if detect is None or not config["outlier.reject_again"] or cycle >= config["outlier.max_cycles"]:
+        if detect is None or not redetect or not config["outlier.reject_again"] or cycle >= config["outlier.max_cycles"]:
             return result
         ev = problem.evaluate(problem.get_x(), derivatives=False)
         new_rejected = detect(ev)
@@ -386,8 +387,10 @@ def refine(experiments, reflections, *, config: Optional[Config] = None, config_
     convergence = _convergence(experiments, config)
     history: list = []
     t = time.perf_counter()
+    # before a scan-varying phase the static model still carries the drift, so outliers are
+    # re-detected only once the scan-varying model has converged
     result = _run_cycles(problem, engine, convergence, detect, history, outlier_info, config,
-                         "static" if static_first else "scan-varying")
+                         "static" if static_first else "scan-varying", redetect=not (scan_varying and static_first))
     if scan_varying and static_first:
         timings["refine_static"] = time.perf_counter() - t
         params = make_scan_varying(problem.parameterisations, experiments, config, obs)
@@ -397,7 +400,9 @@ def refine(experiments, reflections, *, config: Optional[Config] = None, config_
     timings["refine"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    final = problem.evaluate(problem.get_x(), derivatives=True)
+    final = result.extra.get("evaluation")
+    if final is None or final.normal is None or not np.array_equal(final.x, problem.get_x()):
+        final = problem.evaluate(problem.get_x(), derivatives=True)
     cov = problem.covariance(final)
     cells = _propagate_esds(problem, cov, experiments)
     write_scan_points(problem.parameterisations, problem.offsets, cov, experiments)

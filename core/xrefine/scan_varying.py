@@ -137,13 +137,14 @@ def write_scan_points(params: list, offsets: np.ndarray, cov: Optional[np.ndarra
         if "crystal.U" in kinds or "crystal.B" in kinds:
             U = states("crystal.U", model.U)
             B = states("crystal.B", model.B)
-            model.A_at_scan_points = np.einsum("nij,njk->nik", U, B)
+            model.A_at_scan_points = U @ B
             if "crystal.B" in kinds and kinds["crystal.B"][1].scan_varying and cov is not None:
                 i, p = kinds["crystal.B"]
                 cols = np.arange(p.num_free)
                 dB = p.derivatives_at(t, cols).reshape(len(t), len(cols), 9)
                 V = cov[offsets[i]:offsets[i + 1], offsets[i]:offsets[i + 1]]
-                covB = np.einsum("nki,kl,nlj->nij", dB, V, dB)
+                dBt = np.transpose(dB, (0, 2, 1))
+                covB = (dBt @ V) @ dB
                 model.extra["B_covariance_at_scan_points"] = [c.ravel().tolist() for c in covB]
         if "beam.s0" in kinds and kinds["beam.s0"][1].scan_varying:
             model.s0_at_scan_points = states("beam.s0", model.s0).copy()
