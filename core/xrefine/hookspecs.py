@@ -58,9 +58,12 @@ def xrefine_predictors():
 def xrefine_outlier_detectors():
     """Centroid-outlier detectors: return ``{name: factory}``.
 
-    ``factory(config)`` returns an ``xrefine.outliers.OutlierDetector``; the user chooses one
-    with ``outlier.algorithm=name``.  The core splits reflections into jobs (per experiment and
-    phi block) and calls ``detect`` once per job.
+    ``factory(config, converged=False)`` returns an ``xrefine.outliers.OutlierDetector``; the
+    user chooses one with ``outlier.algorithm=name``.  The core splits reflections into jobs (per
+    experiment and phi block) and calls ``detect`` once per job.  With ``converged=True`` the
+    detector is for residuals of a converged model: it should then flag only what is
+    inconsistent with the noise (a stricter cut-off), because trimming the tails of good data
+    biases the answer wherever the model is not perfect.
     """
 
 

@@ -356,27 +356,28 @@ def refine(experiments, reflections, *, config: Optional[Config] = None, config_
     # outliers on the starting model, as DIALS does
     t = time.perf_counter()
     algorithm = config["outlier.algorithm"]
-    detector = None
+    detector = final_detector = None
     if algorithm not in ("null", "none"):
         detectors = registrations("xrefine_outlier_detectors")
         if algorithm not in detectors:
             raise InputError(f"outlier.algorithm={algorithm!r} is not installed; choose one of: null, {', '.join(sorted(detectors))}")
         detector = detectors[algorithm](config)
+        final_detector = detectors[algorithm](config, converged=True)
 
-    def detect_with(ev):
+    def detect_with(ev, which):
         cand = ev.valid
         resid = np.where(cand[:, None], ev.xyz_calc - obs.xyz_obs, 0.0)
-        rejected = detect_outliers(detector, obs, resid, cand, experiments, config["outlier.block_width"],
+        rejected = detect_outliers(which, obs, resid, cand, experiments, config["outlier.block_width"],
                                    config["outlier.minimum_number_of_reflections"])
         return rejected | ~cand
 
-    detect = detect_with if detector is not None else None
+    detect = (lambda ev: detect_with(ev, final_detector)) if detector is not None else None
     ev0 = problem.evaluate(problem.get_x(), derivatives=False)
     obs.active = ev0.valid.copy()
     reductions = _auto_reduce(problem, config)
     if problem.n_params == 0:
         raise InputError("nothing to refine: every parameter is fixed")
-    rejected = detect(ev0) if detect is not None else ~ev0.valid
+    rejected = detect_with(ev0, detector) if detector is not None else ~ev0.valid
     outlier_info = {"initial": int((rejected & ev0.valid).sum()), "no_prediction": int((~ev0.valid).sum())}
     obs.active = ~rejected
     outlier_info["protected"] = _protect_starved(problem, ev0.valid, config["auto_reduction.min_nref_per_parameter"])

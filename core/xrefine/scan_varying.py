@@ -44,10 +44,14 @@ def wants_scan_varying(experiments: ExperimentList, config) -> bool:
 def composition_frames(obs: Observations, experiments: ExperimentList, mode: str, block_width_deg: float) -> np.ndarray:
     """The frame t at which each observation's scan-varying models are composed.
 
-    mode 'image': t = floor(z_obs).  mode 'block': reflections are grouped in blocks of
-    `block_width_deg` of observed phi starting at the scan start, and every reflection of a
-    block uses t = floor(z) at the block's centre (as dials.refine).  t is clipped to the scan's
-    array range so the last boundary is never used for composition."""
+    mode 'image': the centre of the observation's image, floor(z_obs) + 1/2.  mode 'block':
+    reflections are grouped in blocks of `block_width_deg` of observed phi starting at the
+    scan start (as dials.refine groups them), and every reflection of a block uses the frame of
+    the block's centre.  dials.refine floors these frames to the image boundary before the
+    block centre, which evaluates the models about half an image (image mode) or up to a whole
+    image (block mode) before the reflections were recorded, a bias in the refined drift;
+    xrefine composes at the centre itself (docs/design-decisions.md).  t is clipped to the
+    scan's array range."""
     frames = np.full(len(obs), np.nan)
     for e, expt in enumerate(experiments):
         sel = obs.experiment == e
@@ -56,18 +60,14 @@ def composition_frames(obs: Observations, experiments: ExperimentList, mode: str
         phi = obs.xyz_obs[sel, 2]
         scan = expt.scan
         if mode == "image":
-            t = np.floor(scan.frame_from_angle(phi))
+            t = np.floor(scan.frame_from_angle(phi)) + 0.5
         else:
-            # blocks of w + 1e-11 rad from the scan start; a block's frame is taken at
-            # start_b + w (1/2 - 1e-11), as dials.refine does (the guard matters when the centre
-            # falls exactly on an image boundary)
             start, w = scan.oscillation_range_rad[0], math.radians(block_width_deg)
             sign = 1.0 if scan.oscillation[1] >= 0 else -1.0
             b = np.floor(sign * (phi - start) / (w + _BLOCK_PAD_RAD))
-            centre = start + sign * (b * (w + _BLOCK_PAD_RAD) + w * (0.5 - _BLOCK_PAD_RAD))
-            t = np.floor(scan.frame_from_angle(centre))
+            t = scan.frame_from_angle(start + sign * (b + 0.5) * (w + _BLOCK_PAD_RAD))
         lo, hi = scan.array_range
-        frames[sel] = np.clip(t, lo, hi - 1)
+        frames[sel] = np.clip(t, lo, hi)
     return frames
 
 
