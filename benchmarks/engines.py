@@ -1,7 +1,7 @@
 #!/usr/bin/env python
-"""Benchmark: the thaumatin-sweep scenario (issue 2), every engine in a fresh process.
+"""Benchmark: engines side by side on a simulated scenario, each in a fresh process.
 
-    python benchmarks/thaumatin_sweep.py [--engines lm,gn,scipy-trf] [--repeats 3] [--seed 0]
+    python benchmarks/engines.py [--scenario thaumatin-sweep] [--engines lm,gn,scipy-trf] [--repeats 3] [--seed 0] [key=value ...]
 
 Prints a Markdown table (median of the repeats for times and memory) and writes the raw rows to
 benchmarks/results/thaumatin-sweep.json.  wall_s is reading the input to writing the output,
