@@ -93,6 +93,28 @@ def xrefine_engines():
 
 
 @hookspec
+def xrefine_restraints():
+    """Restraint builders: return ``{name: build}``.
+
+    ``build(parameterisations, experiments, config)`` returns a list of
+    ``xrefine.restraints.Restraint`` acting on those parameterisations (it is called again
+    whenever the problem is rebuilt, e.g. for the scan-varying macrocycle; return nothing for
+    parameterisations a restraint does not apply to).  Restraint rows join the least-squares
+    system as extra equations.
+    """
+
+
+@hookspec
+def xrefine_constraints():
+    """Equal-shift constraint builders: return ``{name: build}``.
+
+    ``build(parameterisations, experiments, config)`` returns a list of groups, each a list of
+    ``(parameterisation, Parameter)`` pairs that must move by one common shift (their initial
+    differences are kept).  Engines then see one parameter per group.
+    """
+
+
+@hookspec
 def xrefine_simulation_presets():
     """Simulation presets for ``xrefine simulate``: return ``{name: preset}``.
 

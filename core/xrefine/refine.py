@@ -284,6 +284,21 @@ def _as_reflections(reflections) -> tuple:
     return read_reflections(str(reflections)), str(reflections)
 
 
+def _extra_terms(params: list, experiments: ExperimentList, config: Config) -> tuple:
+    """(restraints, constraint groups) from every plugin that provides them."""
+    restraints, constraints = [], []
+    for build in registrations("xrefine_restraints").values():
+        restraints.extend(build(params, experiments, config))
+    for build in registrations("xrefine_constraints").values():
+        constraints.extend(build(params, experiments, config))
+    return restraints, constraints
+
+
+def _problem(experiments, obs, params, predictors, config) -> RefinementProblem:
+    restraints, constraints = _extra_terms(params, experiments, config)
+    return RefinementProblem(experiments, obs, params, predictors, config["chunk_size"], restraints, constraints)
+
+
 def _run_cycles(problem, engine, convergence, detect, history, outlier_info, config, phase: str, redetect: bool = True):
     """Engine runs separated by outlier re-detection on the converged model (restoring wrongly
     rejected reflections), until the outlier set is stable or outlier.max_cycles is reached
@@ -350,7 +365,7 @@ def refine(experiments, reflections, *, config: Optional[Config] = None, config_
     static_first = not scan_varying or config["scan_varying"] == "auto"
     if not static_first:
         params = make_scan_varying(params, experiments, config, obs)
-    problem = RefinementProblem(experiments, obs, params, predictors, config["chunk_size"])
+    problem = _problem(experiments, obs, params, predictors, config)
     timings["setup"] = time.perf_counter() - t
 
     # outliers on the starting model, as DIALS does
@@ -395,7 +410,7 @@ def refine(experiments, reflections, *, config: Optional[Config] = None, config_
     if scan_varying and static_first:
         timings["refine_static"] = time.perf_counter() - t
         params = make_scan_varying(problem.parameterisations, experiments, config, obs)
-        problem = RefinementProblem(experiments, obs, params, predictors, config["chunk_size"])
+        problem = _problem(experiments, obs, params, predictors, config)
         reductions += _auto_reduce(problem, config)
         result = _run_cycles(problem, engine, convergence, detect, history, outlier_info, config, "scan-varying")
     timings["refine"] = time.perf_counter() - t
