@@ -39,6 +39,9 @@ class Truth:
     outlier_fraction: float = 0.01
     outlier_px: float = 5.0
     outlier_images: float = 3.0
+    #: what the experimenter believes before refinement, if not the truth itself (e.g. an ideal
+    #: detector without the true module errors); the start is this, perturbed
+    start_experiments: Optional[ExperimentList] = None
     perturbation: dict = field(default_factory=lambda: {
         "detector.d:mm": 1.0, "detector.d:mrad": 2.0, "beam.s0:mrad": 1.0,
         "crystal.U:mrad": 2.0, "crystal.B:relative": 0.01, "goniometer.S:mrad": 1.0,
@@ -156,7 +159,7 @@ def simulate(preset_name: str, out_dir: str, seed: int = 0) -> str:
     predicted = predict_experiments(truth.experiments, predictors, truth.d_min)
     table, outlier_rows = observe(truth, predicted, rng)
 
-    start = copy.deepcopy(truth.experiments)
+    start = copy.deepcopy(truth.start_experiments if truth.start_experiments is not None else truth.experiments)
     # the truth may vary along the scan; an indexer's starting models know nothing of that
     for expt in start:
         for model, attr in ((expt.crystal, "A_at_scan_points"), (expt.beam, "s0_at_scan_points"),
