@@ -21,6 +21,7 @@ from .engine import Convergence, StepRecord
 from .errors import InputError
 from .models import ExperimentList
 from .outliers import detect_outliers
+from .panel_report import panel_movements, rmsd_by_panel
 from .plugins import get_plugin_manager, registrations
 from .problem import Observations, RefinementProblem
 from .reflections import Flags, ReflectionTable
@@ -49,6 +50,8 @@ class RefinementResult:
     timings: dict
     covariance: Optional[np.ndarray] = None
     cells: list = field(default_factory=list)  # dicts: crystal, cell, esd
+    rmsd_by_panel: list = field(default_factory=list)  # dicts: experiment, panel, n_reflections, rmsds
+    panels: list = field(default_factory=list)  # dicts: detector, panel, offset_um, tilt_mrad, esds
     config: Optional[Config] = None
 
     @property
@@ -398,6 +401,7 @@ def refine(experiments, reflections, *, config: Optional[Config] = None, config_
     outlier_info["protected"] = _protect_starved(problem, ev0.valid, config["auto_reduction.min_nref_per_parameter"])
     timings["outliers"] = time.perf_counter() - t
 
+    initial_states = {id(p): p.state().copy() for p in problem.parameterisations if p.kind == "detector.d"}
     pm = get_plugin_manager()
     pm.hook.xrefine_refinement_started(problem=problem, config=config)
     convergence = _convergence(experiments, config)
@@ -444,6 +448,8 @@ def refine(experiments, reflections, *, config: Optional[Config] = None, config_
         stop_reason=result.stop_reason,
         converged=result.converged,
         rmsd_by_experiment=_rmsd_by_experiment(problem, final),
+        rmsd_by_panel=rmsd_by_panel(problem, final),
+        panels=panel_movements(problem, initial_states, cov),
         engine=config["engine"],
         selection={**selection, "auto_reduction": reductions},
         outliers=outlier_info,

@@ -49,6 +49,21 @@ def summary_text(res) -> str:
             f"{r['experiment']:6d} {r['n_reflections']:8d} {_fmt(r['rmsd_x_px']):>12} {_fmt(r['rmsd_y_px']):>12} "
             f"{_fmt(r['rmsd_z_images']):>15}"
         )
+    if len(res.rmsd_by_panel) > 1:
+        moves = {(m["detector"], m["panel"]): m for m in res.panels}
+        out += ["", "By panel: RMSDs, and the panel's offset (um) and tilt (mrad) from its start, along/about its",
+                "starting fast, slow and normal axes, +/- esd:",
+                "   exp  panel     nref  RMSD_X(px)  RMSD_Y(px)  RMSD_Z(im)   offset fast/slow/normal          tilt fast/slow/normal"]
+        for r in res.rmsd_by_panel:
+            m = next((v for (d, p), v in moves.items() if p == r["panel"]), None)
+            extra = ""
+            if m is not None:
+                oe = m["offset_esd_um"] or [None] * 3
+                te = m["tilt_esd_mrad"] or [None] * 3
+                extra = "  " + " ".join(f"{v:7.1f}({_fmt(e, '.1f')})" for v, e in zip(m["offset_um"], oe))
+                extra += "  " + " ".join(f"{v:7.3f}({_fmt(e, '.3f')})" for v, e in zip(m["tilt_mrad"], te))
+            out.append(f"{r['experiment']:6d} {r['panel']:6d} {r['n_reflections']:8d} {r['rmsd_x_px']:11.4f} "
+                       f"{r['rmsd_y_px']:11.4f} {_fmt(r['rmsd_z_images'], '11.4f')}{extra}")
     out += ["", "Parameters (scaled units: mm, mrad, 1/Angstrom, 1e5 x metric elements):"]
     for p in res.parameters:
         if p["fixed"]:
@@ -90,6 +105,8 @@ def summary_json(res) -> str:
             for r in res.history
         ],
         "rmsd_by_experiment": res.rmsd_by_experiment,
+        "rmsd_by_panel": res.rmsd_by_panel,
+        "panels": res.panels,
         "parameters": res.parameters,
         "cells": res.cells,
         "selection": res.selection,
