@@ -106,6 +106,7 @@ def core_options() -> list:
         O("crystal.unit_cell.force_static", False, "bool", "keep the unit cell static in scan-varying refinement"),
         O("detector.force_static", True, "bool", "keep the detector static in scan-varying refinement"),
         O("goniometer.force_static", True, "bool", "keep the goniometer setting static in scan-varying refinement"),
+        O("split_independent_sets", True, "bool", "refine experiments that share no model with each other as separate problems"),
         O("chunk_size", 65536, "int", "reflections per chunk when accumulating the normal equations"),
         O("output.experiments", "refined.expt", "str", "refined experiment list"),
         O("output.reflections", "refined.refl", "str", "reflections with updated predictions and flags"),

@@ -29,6 +29,7 @@ class StepRecord:
     step_norm: float = 0.0  # |dx| in scaled parameter units
     damping: Optional[float] = None  # Levenberg-Marquardt mu
     macrocycle: int = 0
+    experiment_set: int = 0  # which independent set of experiments (see refine)
 
 
 @dataclass

@@ -302,7 +302,8 @@ def _problem(experiments, obs, params, predictors, config) -> RefinementProblem:
     return RefinementProblem(experiments, obs, params, predictors, config["chunk_size"], restraints, constraints)
 
 
-def _run_cycles(problem, engine, convergence, detect, history, outlier_info, config, phase: str, redetect: bool = True):
+def _run_cycles(problem, engine, convergence, detect, history, outlier_info, config, phase: str, redetect: bool = True,
+                set_index: int = 0):
     """Engine runs separated by outlier re-detection on the converged model (restoring wrongly
     rejected reflections), until the outlier set is stable or outlier.max_cycles is reached
     (one run only when `redetect` is False)."""
@@ -316,6 +317,7 @@ def _run_cycles(problem, engine, convergence, detect, history, outlier_info, con
             # evaluated with the new outlier set (or the new parameterisation)
             rec.macrocycle = _number
             rec.step += _offset
+            rec.experiment_set = set_index
             history.append(rec)
             _progress(rec)
 
@@ -343,17 +345,41 @@ def refine(experiments, reflections, *, config: Optional[Config] = None, config_
     `config_file`, or a prepared `config`.  The inputs are not modified.
 
     With scan_varying=auto (the default) rotation scans get a scan-static refinement and then a
-    scan-varying one; scan_varying=true goes straight to the scan-varying one."""
-    from .scan_varying import composition_frames, make_scan_varying, wants_scan_varying, write_scan_points
+    scan-varying one; scan_varying=true goes straight to the scan-varying one.  Experiments that
+    share no model with each other are refined as independent sets (split_independent_sets)."""
+    from .independent_sets import independent_sets, merge_results, subset
 
     t_start = time.perf_counter()
-    timings = {}
     if config is None:
         config = build_config(config_file, arguments, options)
     experiments = _as_experiments(experiments)
     table, source = _as_reflections(reflections)
-    timings["read"] = time.perf_counter() - t_start
+    t_read = time.perf_counter() - t_start
+    sets = independent_sets(experiments) if config["split_independent_sets"] else [list(range(len(experiments)))]
+    if len(sets) == 1:
+        res = _refine_set(experiments, table, source, config)
+        res.timings = {"read": t_read, **res.timings, "total": time.perf_counter() - t_start}
+    else:
+        from .selection import check_table
 
+        check_table(experiments, table, source)
+        parts = []
+        for k, members in enumerate(sets):
+            sub_experiments, sub_table, rows = subset(experiments, table, members)
+            parts.append((members, rows, _refine_set(sub_experiments, sub_table, source, config, set_index=k)))
+        res = merge_results(experiments, table, parts, config)
+        res.timings = {"read": t_read, **res.timings, "total": time.perf_counter() - t_start}
+    get_plugin_manager().hook.xrefine_refinement_finished(result=res)
+    return res
+
+
+def _refine_set(experiments: ExperimentList, table: ReflectionTable, source: str, config: Config,
+                set_index: int = 0) -> RefinementResult:
+    """Refinement of experiments that form one connected set (the whole job, usually)."""
+    from .scan_varying import composition_frames, make_scan_varying, wants_scan_varying, write_scan_points
+
+    t_start = time.perf_counter()
+    timings = {}
     t = time.perf_counter()
     obs, selection = select_observations(experiments, table, config, source)
     params = build_parameterisations(experiments, config)
@@ -410,13 +436,15 @@ def refine(experiments, reflections, *, config: Optional[Config] = None, config_
     # before a scan-varying phase the static model still carries the drift, so outliers are
     # re-detected only once the scan-varying model has converged
     result = _run_cycles(problem, engine, convergence, detect, history, outlier_info, config,
-                         "static" if static_first else "scan-varying", redetect=not (scan_varying and static_first))
+                         "static" if static_first else "scan-varying", redetect=not (scan_varying and static_first),
+                         set_index=set_index)
     if scan_varying and static_first:
         timings["refine_static"] = time.perf_counter() - t
         params = make_scan_varying(problem.parameterisations, experiments, config, obs)
         problem = _problem(experiments, obs, params, predictors, config)
         reductions += _auto_reduce(problem, config)
-        result = _run_cycles(problem, engine, convergence, detect, history, outlier_info, config, "scan-varying")
+        result = _run_cycles(problem, engine, convergence, detect, history, outlier_info, config, "scan-varying",
+                             set_index=set_index)
     timings["refine"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -433,7 +461,6 @@ def refine(experiments, reflections, *, config: Optional[Config] = None, config_
     out_table = _write_predictions(experiments, table, predictors, used_rows, outlier_rows, excluded_rows,
                                    problem.parameterisations, config)
     timings["finish"] = time.perf_counter() - t
-    timings["total"] = time.perf_counter() - t_start
 
     parameters = [
         {"name": f"{p.name}{q.name}", "value": q.value, "esd": q.esd, "unit": q.unit, "fixed": q.fixed}
@@ -458,5 +485,4 @@ def refine(experiments, reflections, *, config: Optional[Config] = None, config_
         cells=cells,
         config=config,
     )
-    pm.hook.xrefine_refinement_finished(result=res)
     return res

@@ -15,10 +15,12 @@ def _fmt(v, spec=".5g"):
 
 
 def steps_table(history) -> str:
-    lines = ["  step  cycle     nref   RMSD_X(mm)   RMSD_Y(mm)  RMSD_phi(deg)      objective"]
+    sets = any(r.experiment_set for r in history)
+    lines = [("   set" if sets else "") + "  step  cycle     nref   RMSD_X(mm)   RMSD_Y(mm)  RMSD_phi(deg)      objective"]
     for r in history:
         lines.append(
-            f"{r.step:6d} {r.macrocycle:6d} {r.n_reflections:8d} {r.rmsd[0]:12.6g} {r.rmsd[1]:12.6g} "
+            (f"{r.experiment_set + 1:6d}" if sets else "")
+            + f"{r.step:6d} {r.macrocycle:6d} {r.n_reflections:8d} {r.rmsd[0]:12.6g} {r.rmsd[1]:12.6g} "
             f"{math.degrees(r.rmsd[2]):14.6g} {r.objective:14.6g}"
         )
     return "\n".join(lines)
@@ -101,6 +103,7 @@ def summary_json(res) -> str:
                 "objective": num(r.objective),
                 "step_norm": num(r.step_norm),
                 "damping": num(r.damping),
+                "experiment_set": r.experiment_set,
             }
             for r in res.history
         ],
