@@ -5,7 +5,7 @@ from xrefine.hookspecs import hookimpl
 
 from .gauss_newton import GaussNewton
 from .levenberg_marquardt import LevenbergMarquardt
-from .scipy_least_squares import ScipyLM, ScipyTRF
+from .scipy_least_squares import DENSE_LIMIT, ScipyLM, ScipyTRF
 
 
 @hookimpl
@@ -19,4 +19,6 @@ def xrefine_config_options():
         Option("lm.damping", "diagonal", "choice",
                "Levenberg-Marquardt damping: diagonal (Marquardt, scale-free) or identity (dials.refine)",
                choices=("diagonal", "identity")),
+        Option("scipy.dense_limit", DENSE_LIMIT, "int",
+               "scipy engines: largest Jacobian (rows x parameters) handed over dense (2 GB at the default); larger ones go sparse (LSMR)"),
     ]

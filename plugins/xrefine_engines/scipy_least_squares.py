@@ -11,7 +11,7 @@ from xrefine.engine import Engine, EngineResult
 from .gauss_newton import record
 
 
-DENSE_LIMIT = 20_000_000
+DENSE_LIMIT = 250_000_000
 
 
 class ScipyLeastSquares(Engine):
@@ -24,10 +24,12 @@ class ScipyLeastSquares(Engine):
         history = [record(0, ev0)]
         on_step(history[-1])
 
-        # a dense Jacobian lets 'trf' use its exact trust-region solver; past ~20 million
-        # elements (160 MB) it stays sparse and scipy switches to the iterative LSMR solver
+        # a dense Jacobian lets 'trf' use its exact trust-region solver, far faster than the
+        # iterative LSMR solver scipy uses for sparse ones; past scipy.dense_limit elements it
+        # stays sparse
         m = 3 * int(problem.obs.active.sum())
-        if self.method == "lm" or m * problem.n_params <= DENSE_LIMIT:
+        limit = self.config["scipy.dense_limit"] if self.config is not None else DENSE_LIMIT
+        if self.method == "lm" or m * problem.n_params <= limit:
             def jac(x):
                 return problem.jacobian(x).toarray()
         else:
