@@ -47,7 +47,10 @@ def bench(scenario: str, engines: list, json_path: Optional[str], arguments=()) 
     rest = []
     for a in arguments:
         if a.startswith("seed="):
-            seed = int(a.split("=", 1)[1])
+            try:
+                seed = int(a.split("=", 1)[1])
+            except ValueError:
+                raise InputError(f"{a!r}: the seed must be an integer") from None
         else:
             rest.append(a)
     rows = []

@@ -80,7 +80,7 @@ def core_options() -> list:
     O = Option
     return [
         O("engine", "lm", "str", "minimisation engine (see `xrefine plugins`)"),
-        O("max_iterations", None, "int", "largest number of engine steps (Auto: the engine's default)", allow_none=True),
+        O("max_iterations", None, "int", "largest number of engine steps in each macrocycle (Auto: no limit; the scipy engines map it to their evaluation budget)", allow_none=True),
         O("rmsd_tolerance", None, "float", "also stop when every RMSD changes by less than this fraction in a step (DIALS: 1e-4; Auto: off)", allow_none=True),
         O("step_tolerance_esd", 0.01, "float", "stop when the Gauss-Newton step from the current point is below this many esds"),
         O("bin_size_fraction", 0.0, "float", "stop when RMSDs are below this fraction of a pixel / image (0: off)"),

@@ -76,7 +76,8 @@ class Convergence:
                 rel = np.where(prev > 0, np.abs((prev - cur.rmsd) / prev), 0.0)
             if np.all(rel < self.rmsd_tolerance):
                 return "RMSD no longer decreasing"
-        if self.max_iterations is not None and cur.step >= self.max_iterations:
+        # steps of this engine run (step numbers continue across macrocycles)
+        if self.max_iterations is not None and cur.step - history[0].step >= self.max_iterations:
             return "reached the maximum number of iterations"
         return None
 

@@ -4,8 +4,8 @@ A plugin is any module registered under the ``xrefine`` entry-point group (the b
 are registered the same way, in pyproject.toml).  It implements some of the functions below,
 decorated with ``xrefine.hookspecs.hookimpl``; no base class is needed.  Registration hooks
 return a dict ``name -> object``; xrefine collects them from every plugin and refuses two
-plugins registering the same name.  Event hooks return nothing and are called in registration
-order.
+plugins registering the same name.  Event hooks return nothing; pluggy calls them in reverse
+registration order (the plugin registered last is called first).
 
 Order of a refinement run: ``xrefine_config_options`` (once, when the configuration is built)
 -> ``xrefine_parameterisations`` / ``xrefine_predictors`` / ``xrefine_outlier_detectors`` /

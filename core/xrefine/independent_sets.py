@@ -113,7 +113,8 @@ def merge_results(experiments: ExperimentList, table: ReflectionTable, parts: li
         rename = _renamer(experiments, members)
         parameters += [{**p, "name": rename(p["name"])} for p in res.parameters]
         rmsd_exp += [{**r, "experiment": members[r["experiment"]]} for r in res.rmsd_by_experiment]
-        rmsd_panel += [{**r, "experiment": members[r["experiment"]]} for r in res.rmsd_by_panel]
+        rmsd_panel += [{**r, "experiment": members[r["experiment"]], "detector": rename(r["detector"])}
+                       for r in res.rmsd_by_panel]
         panels += [{**p, "detector": rename(p["detector"])} for p in res.panels]
         cells += [{**c, "crystal": rename(c["crystal"])} for c in res.cells]
         history += res.history

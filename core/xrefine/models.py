@@ -56,7 +56,10 @@ class Beam:
         s0 = np.asarray(s0, dtype=float)
         k = np.linalg.norm(s0)
         self.direction = -s0 / k
-        self.wavelength = 1.0 / k
+        # keep the stored wavelength when only the direction changed (a fixed wavelength must
+        # not drift in its last digits through 1/|s0|)
+        if not np.isclose(1.0 / k, self.wavelength, rtol=1e-14, atol=0.0):
+            self.wavelength = 1.0 / k
 
 
 # ----------------------------------------------------------------------------- goniometer

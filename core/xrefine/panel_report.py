@@ -11,10 +11,12 @@ __all__ = ["rmsd_by_panel", "panel_movements"]
 
 
 def rmsd_by_panel(problem, ev) -> list:
-    """dicts: experiment, panel, n_reflections, rmsd_x_px, rmsd_y_px, rmsd_z_images (used rows)."""
+    """dicts: experiment, detector (its name in parameter names), panel, n_reflections,
+    rmsd_x_px, rmsd_y_px, rmsd_z_images (used rows)."""
     o = problem.obs
     out = []
     used = ev.used
+    detector_number = {id(d): n for n, d in enumerate(problem.experiments.unique("detector"), start=1)}
     key = o.experiment * (int(o.panel.max(initial=0)) + 1) + o.panel
     for k in np.unique(key[used]):
         sel = used & (key == k)
@@ -24,7 +26,8 @@ def rmsd_by_panel(problem, ev) -> list:
         r = ev.xyz_calc[sel] - o.xyz_obs[sel]
         rms = np.sqrt(np.mean(r * r, axis=0))
         out.append({
-            "experiment": e, "panel": p, "n_reflections": int(sel.sum()),
+            "experiment": e, "detector": f"Detector{detector_number[id(expt.detector)]}", "panel": p,
+            "n_reflections": int(sel.sum()),
             "rmsd_x_px": float(rms[0] / pix[0]), "rmsd_y_px": float(rms[1] / pix[1]),
             "rmsd_z_images": float(rms[2] / abs(expt.scan.oscillation_rad[1])) if not expt.is_still else None,
         })

@@ -63,8 +63,11 @@ def registrations(hook_name: str) -> dict:
     hook = getattr(pm.hook, hook_name)
     merged: dict = {}
     owner: dict = {}
+    trace = os.environ.get("XREFINE_TRACE_PLUGINS") == "1"
     for impl in reversed(hook.get_hookimpls()):  # registration order
         result = impl.function()
+        if trace:
+            print(f"xrefine hook {hook_name} of {impl.plugin_name} -> {sorted((result or {}).keys())}", file=sys.stderr)
         for name, obj in (result or {}).items():
             if name in merged:
                 raise InputError(

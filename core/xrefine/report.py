@@ -57,7 +57,7 @@ def summary_text(res) -> str:
                 "starting fast, slow and normal axes, +/- esd:",
                 "   exp  panel     nref  RMSD_X(px)  RMSD_Y(px)  RMSD_Z(im)   offset fast/slow/normal          tilt fast/slow/normal"]
         for r in res.rmsd_by_panel:
-            m = next((v for (d, p), v in moves.items() if p == r["panel"]), None)
+            m = moves.get((r["detector"], r["panel"]))
             extra = ""
             if m is not None:
                 oe = m["offset_esd_um"] or [None] * 3
@@ -74,7 +74,8 @@ def summary_text(res) -> str:
     for c in res.cells:
         cell = c["cell"]
         esd = c["esd"] or [None] * 6
-        parts = [f"{v:.4f}({_fmt(e, '.2g')})" for v, e in zip(cell, esd)]
+        # angles fixed by symmetry have esds of rounding size: show them as exactly 0
+        parts = [f"{v:.4f}({_fmt(e if e is None or e > 1e-9 else 0.0, '.2g')})" for v, e in zip(cell, esd)]
         out.append(f"  {c['crystal']} cell: " + ", ".join(parts))
     t = res.timings
     out += ["", "Time: " + ", ".join(f"{k} {v:.3f} s" for k, v in t.items())]

@@ -345,7 +345,9 @@ def _beam_to_dict(beam: Beam) -> dict:
         known["wavelength"] = float(beam.wavelength)
     if beam.s0_at_scan_points is not None:
         known["s0_at_scan_points"] = _nested(beam.s0_at_scan_points, 3)
-    return _ordered(known, beam.extra, _BEAM_ORDER)
+    # dxtbx needs the beam's kind to read it back; simulated beams may not carry one
+    extra = beam.extra if "__id__" in beam.extra else {"__id__": "monochromatic", **beam.extra}
+    return _ordered(known, extra, _BEAM_ORDER)
 
 
 # ------------------------------------------------------------------------------ goniometer
