@@ -23,20 +23,13 @@ from typing import Optional
 import numpy as np
 
 from xrefine.errors import InputError
+from xrefine.scan_varying import SLOT_OF_KIND
 
 from .gaussian_smoother import GaussianSmoother
 from .wrapper import ScanVaryingWrapper
 
 __all__ = ["SampleSupport", "sample_support", "supported_num_intervals", "check_sample_support", "with_supported_intervals"]
 
-#: the `<slot>.force_static` option that keeps a model of each state kind static
-_FORCE_STATIC = {
-    "beam.s0": "beam.force_static",
-    "crystal.U": "crystal.orientation.force_static",
-    "crystal.B": "crystal.unit_cell.force_static",
-    "detector.d": "detector.force_static",
-    "goniometer.S": "goniometer.force_static",
-}
 
 
 def sample_support(smoother: GaussianSmoother, frames) -> np.ndarray:
@@ -95,7 +88,7 @@ def check_sample_support(wrapper: ScanVaryingWrapper, frames_of_reflections, min
     frames = smoother.sample_frames()[weak]
     what = f"{wrapper.name} ({wrapper.kind}) varying along the scan"
     weak_list = ", ".join(f"{i} (frame {f:.0f}: {s:.1f})" for i, f, s in zip(weak, frames, support[weak]))
-    force = _FORCE_STATIC.get(wrapper.kind, "force_static")
+    force = f"{SLOT_OF_KIND[wrapper.kind]}.force_static" if wrapper.kind in SLOT_OF_KIND else "force_static"
     if suggested is None:
         message = (
             f"{what}: only {support.sum():.0f} reflections in the whole scan, fewer than "

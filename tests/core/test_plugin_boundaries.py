@@ -10,7 +10,7 @@ PLUGINS = sorted(p for p in (ROOT / "plugins").iterdir() if p.is_dir() and p.nam
 PUBLIC_CORE = {
     "xrefine", "xrefine.models", "xrefine.geometry", "xrefine.reflections", "xrefine.errors", "xrefine.parameters",
     "xrefine.predictor", "xrefine.engine", "xrefine.outliers", "xrefine.hookspecs", "xrefine.config", "xrefine.io",
-    "xrefine.simulation", "xrefine.cell", "xrefine.restraints",
+    "xrefine.simulation", "xrefine.cell", "xrefine.restraints", "xrefine.scan_varying",
 }
 
 
