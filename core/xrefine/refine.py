@@ -355,7 +355,12 @@ def refine(experiments, reflections, *, config: Optional[Config] = None, config_
     experiments = _as_experiments(experiments)
     table, source = _as_reflections(reflections)
     t_read = time.perf_counter() - t_start
-    sets = independent_sets(experiments) if config["split_independent_sets"] else [list(range(len(experiments)))]
+    sets = [list(range(len(experiments)))]
+    if config["split_independent_sets"]:
+        # restraints and constraints may tie models of otherwise unrelated experiments
+        restraints, constraints = _extra_terms(build_parameterisations(experiments, config), experiments, config)
+        if not restraints and not constraints:
+            sets = independent_sets(experiments)
     if len(sets) == 1:
         res = _refine_set(experiments, table, source, config)
         res.timings = {"read": t_read, **res.timings, "total": time.perf_counter() - t_start}

@@ -57,5 +57,5 @@ def test_builtin_plugins_registered_through_entry_points():
     from importlib import metadata
 
     names = {ep.name: ep.value for ep in metadata.entry_points(group="xrefine")}
-    for p in ("rotation", "detector", "engines", "outliers", "simulate", "smoother"):
+    for p in ("rotation", "detector", "engines", "outliers", "simulate", "smoother", "restraints"):
         assert names[p] == f"xrefine_{p}.plugin"
