@@ -1,7 +1,8 @@
 """xrefine_detector plugin: single-panel, multi-panel and hierarchical detector parameterisations.
 
 Every parameterisation is a set of rigid blocks (Dist, Shift1, Shift2 in mm; Tau1-3 in mrad;
-MATH.md 4.4 and 4.5), each moving one node of the detector hierarchy; the state kind is
+MATH.md 4.4 and 4.5), each moving one node of the detector hierarchy, at one depth of the
+hierarchy or several at once (each block riding on the blocks above it); the state kind is
 ``detector.d``.  Build one with `make_detector_parameterisation`.
 """
 

@@ -11,11 +11,15 @@
   from the lab origin through the mean of its panels' centres meets the node's plane (the foot of
   the perpendicular from the lab origin if that line misses the plane, which for a plane through
   the lab origin is the lab origin, as in DIALS).  Parameters are named Group1Dist ... GroupNTau3.
+  Several depths (e.g. ``[0, 1]``) refine at once, each node riding on the blocks above it
+  (parameterisation.py); parameters are then named Level0Group1Dist, Level1Group3Tau2, ...
 * ``automatic`` (default): ``single`` for one panel, else ``hierarchical``, as dials.refine does
   (every DIALS detector has a hierarchy).
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 from xrefine.errors import InputError
@@ -41,8 +45,9 @@ def make_detector_parameterisation(
     experiment_ids,
     name: str = "Detector1",
     fix=(),
-    hierarchy_level: int = 0,
+    hierarchy_level=0,
     panels: str = "automatic",
+    fix_groups=(),
 ) -> DetectorParameterisation:
     """The detector parameterisation dials.refine would build, as a ``detector.d`` Parameterisation.
 
@@ -52,9 +57,13 @@ def make_detector_parameterisation(
     names in reports ('Detector1Group1Dist').  `fix` is a string or a list of: 'all',
     'position' (Dist, Shift1, Shift2), 'orientation' (Tau1-3), 'distance' (Dist, Tau2, Tau3),
     0-based parameter indices, or parts of parameter names ('Tau3', 'Group2', 'Shift'), each
-    fixing every parameter whose full name contains it, as DIALS's fix_list does.
-    `hierarchy_level` is the depth of the hierarchy whose nodes become independent blocks
-    (``panels="hierarchical"`` only); `panels` is one of PANEL_MODES (module docstring).
+    fixing every parameter whose full name contains it, as DIALS's fix_list does: 'Group3Tau'
+    fixes Tau1-3 of Group3 alone, but 'Group1' also matches Group10-Group19.
+    `hierarchy_level` is the depth of the hierarchy whose nodes become independent blocks, or a
+    list of depths refined at once (``panels="hierarchical"`` only); `panels` is one of
+    PANEL_MODES (module docstring).  `fix_groups` fixes whole blocks named exactly: by the
+    block's name as in the parameter names ('Group3', 'Level1Group3', 'Detector1Group3') or by
+    the name of its node in the detector file (a group or panel name such as 'row-00_col-02').
     """
     if panels not in PANEL_MODES:
         raise InputError(f"detector.panels={panels!r} is not one of {', '.join(PANEL_MODES)}.")
@@ -67,14 +76,17 @@ def make_detector_parameterisation(
                 f"{name}: detector.panels=single needs a one-panel detector, this one has "
                 f"{len(detector)} panels; use multiple or hierarchical."
             )
-        groups = [_panel_block(detector, 0, prefix="")]
+        levels = [[_panel_block(detector, 0, prefix="")]]
     elif panels == "multiple":
-        groups = [_whole_detector_block(detector, beam, name)]
+        levels = [[_whole_detector_block(detector, beam, name)]]
     else:
-        groups = _hierarchy_blocks(detector, hierarchy_level, name)
+        depths = _levels(hierarchy_level, name)
+        prefix = "Level{}Group" if len(depths) > 1 else "Group"
+        levels = [_hierarchy_blocks(detector, depth, name, prefix.format(depth)) for depth in depths]
 
-    parameterisation = DetectorParameterisation(detector, groups, experiment_ids, name)
+    parameterisation = DetectorParameterisation(detector, levels, experiment_ids, name)
     _apply_fix(parameterisation, fix)
+    _apply_fix_groups(parameterisation, fix_groups)
     return parameterisation
 
 
@@ -111,10 +123,20 @@ def _whole_detector_block(detector: Detector, beam: Beam, name: str) -> RigidGro
     return RigidGroup(detector.root, list(range(len(detector))), detector[mid].fast, detector[mid].slow, centre)
 
 
-def _hierarchy_blocks(detector: Detector, level: int, name: str) -> list:
-    if int(level) != level or level < 0:
-        raise InputError(f"{name}: detector.hierarchy_level must be a whole number >= 0, got {level!r}.")
-    nodes = detector.groups_at_level(int(level))
+def _levels(hierarchy_level, name: str) -> list:
+    """The refined depths, ascending and distinct, from an int or a list of ints."""
+    levels = list(hierarchy_level) if isinstance(hierarchy_level, (list, tuple, np.ndarray)) else [hierarchy_level]
+    for level in levels:
+        if isinstance(level, bool) or not isinstance(level, (int, np.integer, float)) or int(level) != level or level < 0:
+            raise InputError(
+                f"{name}: detector.hierarchy_level must be a whole number >= 0 or a list of them, got {hierarchy_level!r}.")
+    if not levels:
+        raise InputError(f"{name}: detector.hierarchy_level is an empty list; give at least one depth (0: the whole detector).")
+    return sorted({int(level) for level in levels})
+
+
+def _hierarchy_blocks(detector: Detector, level: int, name: str, prefix: str) -> list:
+    nodes = detector.groups_at_level(level)
     members = [n.panel_indices() if isinstance(n, DetectorGroup) else [n] for n in nodes]
     covered = np.zeros(len(detector), dtype=bool)
     for m in members:
@@ -129,7 +151,7 @@ def _hierarchy_blocks(detector: Detector, level: int, name: str) -> list:
     for node, panel_ids in ((n, m) for n, m in zip(nodes, members) if m):
         fast, slow, origin = detector.lab_frame(node)
         reference = _pivot_on_plane(fast, slow, origin, _panel_centres(detector, panel_ids).mean(axis=0))
-        blocks.append(RigidGroup(node, panel_ids, fast, slow, reference, prefix=f"Group{len(blocks) + 1}"))
+        blocks.append(RigidGroup(node, panel_ids, fast, slow, reference, prefix=f"{prefix}{len(blocks) + 1}"))
     return blocks
 
 
@@ -178,3 +200,32 @@ def _apply_fix(parameterisation: DetectorParameterisation, fix) -> None:
             )
         for i in hits:
             parameterisation.parameters[i].fixed = True
+
+
+def _node_name(detector: Detector, node) -> str:
+    return node.name if isinstance(node, DetectorGroup) else detector[node].name
+
+
+def _apply_fix_groups(parameterisation: DetectorParameterisation, fix_groups) -> None:
+    if isinstance(fix_groups, str):
+        fix_groups = [fix_groups]
+    detector = parameterisation.model
+    for entry in fix_groups or ():
+        entry = entry.strip()
+        owner = re.match(r"(Detector\d+)(?=Level|Group)", entry)
+        if owner and owner.group(1) != parameterisation.name:
+            continue  # another detector's block, in a job with several detectors
+        hits = [
+            ig for ig, g in enumerate(parameterisation.groups)
+            if entry == _node_name(detector, g.node) or (g.prefix and entry in (g.prefix, parameterisation.name + g.prefix))
+        ]
+        if not hits:
+            examples = [g.prefix for g in parameterisation.groups[:2] if g.prefix]
+            raise InputError(
+                f"{parameterisation.name}: detector.fix_groups entry {entry!r} names no refined block; give a "
+                f"block name such as {' or '.join(examples) or 'Group1 (hierarchical blocks only)'}, or the name of a "
+                "group or panel at a refined depth of the detector hierarchy."
+            )
+        for ig in hits:
+            for p in parameterisation.parameters[6 * ig : 6 * ig + 6]:
+                p.fixed = True

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import uuid
 from dataclasses import dataclass
 from typing import Callable
 
 import gemmi
 import numpy as np
-
 from xrefine.geometry import rotation_matrix
 from xrefine.models import (
     Beam,
@@ -22,6 +22,11 @@ from xrefine.models import (
     reciprocal_B_from_metric,
 )
 from xrefine.simulation import Truth
+
+from .cspad import cspad_detector
+from .dials_fields import panel_extra
+from .node_errors import ERROR_COLUMNS, draw_errors
+from .pilatus6m_modules import pilatus6m_modules
 
 
 @dataclass
@@ -60,20 +65,39 @@ def small_rotation(mrad_xyz) -> np.ndarray:
     return R
 
 
-def pilatus6m_panel(distance_mm: float, beam_centre_px, tilt_mrad, mu_per_mm: float) -> Panel:
-    """A Pilatus-6M-like single panel (imgCIF: fast +x, slow -y), tilted about the beam centre."""
+def pilatus6m_frame(distance_mm: float, beam_centre_px, tilt_mrad) -> tuple:
+    """(fast, slow, origin) of a Pilatus 6M (imgCIF: fast +x, slow -y) `distance_mm` from the
+    sample, the beam (along -z) meeting it at `beam_centre_px`, tilted by `tilt_mrad` (about lab
+    x, y, z) about that point."""
     pixel = 0.172
     R = small_rotation(tilt_mrad)
     fast = R @ np.array([1.0, 0.0, 0.0])
     slow = R @ np.array([0.0, -1.0, 0.0])
     hit = np.array([0.0, 0.0, -distance_mm])
-    origin = hit - fast * beam_centre_px[0] * pixel - slow * beam_centre_px[1] * pixel
+    return fast, slow, hit - fast * beam_centre_px[0] * pixel - slow * beam_centre_px[1] * pixel
+
+
+def pilatus6m_panel(distance_mm: float, beam_centre_px, tilt_mrad, mu_per_mm: float) -> Panel:
+    """A Pilatus-6M-like single panel (pilatus6m_frame), parallax-corrected."""
+    fast, slow, origin = pilatus6m_frame(distance_mm, beam_centre_px, tilt_mrad)
     return Panel(
         name="PAD", local_fast=fast, local_slow=slow, local_origin=origin, image_size=(2463, 2527),
-        pixel_size=(pixel, pixel), thickness=0.32, mu=mu_per_mm, parallax=True,
-        extra={"type": "SENSOR_PAD", "raw_image_offset": [0, 0], "trusted_range": [-1.0, 1048575.0],
-               "material": "Si", "identifier": "", "mask": [], "gain": 1.0, "pedestal": 0.0},
+        pixel_size=(0.172, 0.172), thickness=0.32, mu=mu_per_mm, parallax=True, extra=panel_extra(),
     )
+
+
+def xray_beam(wavelength: float) -> Beam:
+    """A monochromatic beam along -z (direction towards the source +z), polarised in the
+    horizontal plane, with the fields DIALS writes."""
+    return Beam(direction=[0.0, 0.0, 1.0], wavelength=wavelength,
+                extra={"divergence": 0.0, "sigma_divergence": 0.0, "polarization_normal": [0.0, 1.0, 0.0],
+                       "polarization_fraction": 0.999, "flux": 0.0, "transmission": 1.0, "probe": "x-ray",
+                       "sample_to_source_distance": 0.0})
+
+
+def new_identifier(rng: np.random.Generator) -> str:
+    """An experiment identifier (a version-4 UUID) drawn from `rng`."""
+    return str(uuid.UUID(int=int(rng.integers(0, 2**63)) << 64 | int(rng.integers(0, 2**63)), version=4))
 
 
 def rotation_scan(n_images: int, start_deg: float, width_deg: float, exposure_s: float = 0.05) -> Scan:
@@ -83,22 +107,25 @@ def rotation_scan(n_images: int, start_deg: float, width_deg: float, exposure_s:
     )
 
 
+#: thaumatin presets: where the beam meets the Pilatus 6M (pixels) and its small misalignment
+#: (mrad about lab x, y, z); Si attenuation (1/mm) at their 0.9763 Angstrom (cctbx table value,
+#: as DIALS's format classes use)
+THAUMATIN_BEAM_CENTRE_PX = (1231.7, 1263.9)
+THAUMATIN_TILT_MRAD = (0.6, -1.1, 0.8)
+SI_MU_0_9763 = 3.9225
+
+
 def thaumatin_sweep(seed: int) -> Truth:
     """Thaumatin P 41 21 2 on a Pilatus-6M-like panel, 90 degrees at 0.1 degrees per image."""
     rng = np.random.default_rng([seed, 0])
-    wavelength = 0.9763
-    beam = Beam(direction=[0.0, 0.0, 1.0], wavelength=wavelength,
-                extra={"divergence": 0.0, "sigma_divergence": 0.0, "polarization_normal": [0.0, 1.0, 0.0],
-                       "polarization_fraction": 0.999, "flux": 0.0, "transmission": 1.0, "probe": "x-ray",
-                       "sample_to_source_distance": 0.0})
-    # Si attenuation at this wavelength (cctbx table value, as DIALS's format classes use)
-    panel = pilatus6m_panel(450.0, (1231.7, 1263.9), (0.6, -1.1, 0.8), mu_per_mm=3.9225)
+    beam = xray_beam(0.9763)
+    panel = pilatus6m_panel(450.0, THAUMATIN_BEAM_CENTRE_PX, THAUMATIN_TILT_MRAD, mu_per_mm=SI_MU_0_9763)
     detector = Detector([panel])
     goniometer = Goniometer(rotation_axis=[1.0, 0.0, 0.0])
     scan = rotation_scan(900, 0.0, 0.1)
     crystal = make_crystal((57.8, 57.8, 150.2, 90, 90, 90), "P 41 21 2", random_rotation(rng))
-    ident = str(uuid.UUID(int=int(rng.integers(0, 2**63)) << 64 | int(rng.integers(0, 2**63)), version=4))
-    expt = Experiment(beam=beam, detector=detector, goniometer=goniometer, scan=scan, crystal=crystal, identifier=ident)
+    expt = Experiment(beam=beam, detector=detector, goniometer=goniometer, scan=scan, crystal=crystal,
+                      identifier=new_identifier(rng))
     return Truth(experiments=ExperimentList([expt]), d_min=2.7)
 
 
@@ -201,6 +228,103 @@ def thaumatin_720_drift(seed: int) -> Truth:
     return truth
 
 
+#: thaumatin-p6m-60 and cspad-64: sigmas of the true calibration errors of detector nodes
+#: (node_errors.py: in-plane shift mm, shift along the normal mm, each rotation mrad)
+P6M_MODULE_ERROR = {"inplane_mm": 0.030, "normal_mm": 0.020, "tilt_mrad": 0.3}
+CSPAD_QUADRANT_ERROR = {"inplane_mm": 0.100, "normal_mm": 0.050, "tilt_mrad": 0.5}
+CSPAD_SENSOR_ERROR = {"inplane_mm": 0.020, "normal_mm": 0.020, "tilt_mrad": 0.3}
+
+
+def _errors_record(errors: np.ndarray, sigma: dict, frame: str) -> dict:
+    return {"columns": list(ERROR_COLUMNS), "sigma": dict(sigma),
+            "note": f"one row per {frame}, in its ideal local frame; rotations about its centre, applied as "
+                    "R(normal) R(slow) R(fast) (xrefine_simulate/node_errors.py)",
+            "values": errors.tolist()}
+
+
+def with_ideal_start(truth: Truth, ideal_detector: Detector) -> Truth:
+    """Give `truth` starting experiments that are the truth with `ideal_detector` (the detector
+    as described, without the calibration errors) in place of every experiment's detector;
+    the simulator perturbs these to make the start."""
+    start = copy.deepcopy(truth.experiments)
+    for expt in start:
+        expt.detector = ideal_detector
+    truth.start_experiments = start
+    return truth
+
+
+def thaumatin_p6m_60(seed: int) -> Truth:
+    """Thaumatin as in thaumatin-sweep (same beam, crystal and, for a seed, orientation) over
+    720 degrees at 0.1 degrees per image, on the Pilatus 6M as 60 modules (pilatus6m_modules.py)
+    600 mm from the sample, each module displaced by a calibration error drawn from the seed
+    (P6M_MODULE_ERROR; recorded in extra['true_module_errors']).
+
+    At 600 mm the 2.2 Angstrom limit reaches the corner modules: every module holds more than
+    1 000 observations, and the core's subsampling of the 2-turn scan (half of about 460 000)
+    keeps about 230 000 (at thaumatin-sweep's 450 mm the corners need 2.0 Angstrom and twice the
+    data).  The starting experiments have the ideal module grid; the simulator moves it along
+    the default (whole-detector) parameters."""
+    truth = thaumatin_sweep(seed)
+    expt = truth.experiments[0]
+    frame = pilatus6m_frame(600.0, THAUMATIN_BEAM_CENTRE_PX, THAUMATIN_TILT_MRAD)
+    errors = draw_errors(np.random.default_rng([seed, 10]), 60, **P6M_MODULE_ERROR)
+    expt.detector = pilatus6m_modules(*frame, SI_MU_0_9763, errors=errors)
+    expt.scan = rotation_scan(7200, 0.0, 0.1)
+    truth.d_min = 2.2
+    truth.extra = {"true_module_errors": _errors_record(errors, P6M_MODULE_ERROR, "module (panel index)")}
+    return with_ideal_start(truth, pilatus6m_modules(*frame, SI_MU_0_9763))
+
+
+#: polyhedrin-5sweeps: (lattices, first image's start angle in degrees, width in degrees) per sweep
+POLYHEDRIN_SWEEPS = ((4, 0.0, 3.0), (3, 40.0, 4.0), (3, 95.0, 5.0), (3, 150.0, 3.0), (3, 220.0, 4.0))
+
+
+def polyhedrin_5sweeps(seed: int) -> Truth:
+    """Polyhedrin microcrystals, cubic I 2 3 with a = 103 Angstrom: 5 sweeps of 3-5 degrees at
+    0.1 degrees per image (POLYHEDRIN_SWEEPS) holding 16 lattices of random orientation, one
+    experiment per lattice.  All 16 share one beam and one Pilatus-6M-like panel; the lattices of
+    a sweep share its scan and goniometer (one object each per sweep)."""
+    rng = np.random.default_rng([seed, 0])
+    beam = xray_beam(0.9795)
+    detector = Detector([pilatus6m_panel(300.0, (1228.3, 1270.6), (-0.7, 0.9, 0.4), mu_per_mm=3.9604)])
+    experiments = ExperimentList()
+    for n_lattices, start_deg, width_deg in POLYHEDRIN_SWEEPS:
+        goniometer = Goniometer(rotation_axis=[1.0, 0.0, 0.0])
+        scan = rotation_scan(round(width_deg / 0.1), start_deg, 0.1)
+        for _ in range(n_lattices):
+            crystal = make_crystal((103.0, 103.0, 103.0, 90, 90, 90), "I 2 3", random_rotation(rng))
+            experiments.append(Experiment(beam=beam, detector=detector, goniometer=goniometer, scan=scan,
+                                          crystal=crystal, identifier=new_identifier(rng)))
+    return Truth(experiments=experiments, d_min=2.0,
+                 extra={"lattices_per_sweep": [s[0] for s in POLYHEDRIN_SWEEPS],
+                        "sweep_widths_deg": [s[2] for s in POLYHEDRIN_SWEEPS]})
+
+
+def cspad_64(seed: int) -> Truth:
+    """Lysozyme (P 43 21 2) at 1.3 Angstrom on a CSPAD-like detector 100 mm away (cspad.py: 64
+    ASIC panels, detector -> quadrants -> sensors -> ASICs), 20 degrees at 0.1 degrees per
+    image.  A rotation scan for now; stills come later.  Quadrants and sensors are displaced by
+    calibration errors drawn from the seed (CSPAD_QUADRANT_ERROR, CSPAD_SENSOR_ERROR; recorded
+    in extra); the starting experiments have the ideal layout."""
+    rng = np.random.default_rng([seed, 0])
+    errors_rng = np.random.default_rng([seed, 10])
+    quadrant_errors = draw_errors(errors_rng, 4, **CSPAD_QUADRANT_ERROR)
+    sensor_errors = draw_errors(errors_rng, 32, **CSPAD_SENSOR_ERROR)
+    R = small_rotation((0.9, -0.6, 1.2))
+    frame = (R @ np.array([1.0, 0.0, 0.0]), R @ np.array([0.0, -1.0, 0.0]), np.array([0.3, -0.2, -100.0]))
+    # Si at 9.5 keV; CSPAD data are processed without a parallax correction
+    detector = cspad_detector(*frame, thickness_mm=0.5, mu_per_mm=9.2,
+                              quadrant_errors=quadrant_errors, sensor_errors=sensor_errors)
+    crystal = make_crystal((79.1, 79.1, 37.9, 90, 90, 90), "P 43 21 2", random_rotation(rng))
+    expt = Experiment(beam=xray_beam(1.3), detector=detector, goniometer=Goniometer(rotation_axis=[1.0, 0.0, 0.0]),
+                      scan=rotation_scan(200, 0.0, 0.1), crystal=crystal, identifier=new_identifier(rng))
+    truth = Truth(experiments=ExperimentList([expt]), d_min=1.6, extra={
+        "true_quadrant_errors": _errors_record(quadrant_errors, CSPAD_QUADRANT_ERROR, "quadrant"),
+        "true_sensor_errors": _errors_record(sensor_errors, CSPAD_SENSOR_ERROR, "sensor (quadrant-major)"),
+    })
+    return with_ideal_start(truth, cspad_detector(*frame, thickness_mm=0.5, mu_per_mm=9.2))
+
+
 PRESETS = {
     "thaumatin-sweep": Preset("thaumatin P 41 21 2, Pilatus-6M-like panel, 90 deg at 0.1 deg/image", thaumatin_sweep),
     "thaumatin-wedge": Preset("the first 15 deg of thaumatin-sweep, a quick example", thaumatin_wedge),
@@ -208,5 +332,18 @@ PRESETS = {
         "thaumatin, Pilatus-6M-like panel, 720 deg at 0.1 deg/image, cell drift (~0.3 %) and ~2 mrad wobble "
         "stored per image (A_at_scan_points)",
         thaumatin_720_drift,
+    ),
+    "thaumatin-p6m-60": Preset(
+        "thaumatin, Pilatus 6M as 60 modules (two-level hierarchy) with true module calibration errors, "
+        "720 deg at 0.1 deg/image; start: the ideal module grid",
+        thaumatin_p6m_60,
+    ),
+    "polyhedrin-5sweeps": Preset(
+        "cubic I 2 3 (a = 103 A): 5 sweeps of 3-5 deg holding 16 lattices, sharing one beam and one detector",
+        polyhedrin_5sweeps,
+    ),
+    "cspad-64": Preset(
+        "lysozyme on a CSPAD-like 64-panel four-level detector with quadrant and sensor errors, 20 deg rotation",
+        cspad_64,
     ),
 }

@@ -22,7 +22,10 @@ def model_distance(a, b):
     out["beam direction mrad"] = 1000 * np.max(np.abs(unit(ea.beam.s0) - unit(eb.beam.s0)))
     out["wavenumber"] = abs(np.linalg.norm(ea.beam.s0) - np.linalg.norm(eb.beam.s0))
     dU = ea.crystal.U @ eb.crystal.U.T
-    out["orientation mrad"] = 1000 * np.arccos(np.clip((np.trace(dU) - 1) / 2, -1, 1))
+    # the rotation angle from the antisymmetric part (arccos of the trace cannot resolve
+    # angles below ~1e-8 rad)
+    w = np.array([dU[2, 1] - dU[1, 2], dU[0, 2] - dU[2, 0], dU[1, 0] - dU[0, 1]])
+    out["orientation mrad"] = 1000 * np.arctan2(np.linalg.norm(w), np.trace(dU) - 1)
     out["metric 1e5"] = 1e5 * np.max(np.abs(metric_elements(ea.crystal.B) - metric_elements(eb.crystal.B)))
     return out
 

@@ -74,6 +74,58 @@ def make_two_level() -> Detector:
     return Detector(panels, root)
 
 
+def make_three_level() -> Detector:
+    """An irregular tree of depth 3: root (tilted, ~250 mm away) -> 2 halves -> 2 + 3 sub-groups
+    -> 1 to 3 panels each (10 panels); every node has its own small tilt and offset, so no local
+    frame is the identity and no two siblings are alike."""
+    w, h = 100 * 0.1, 120 * 0.1
+    panels, halves = [], []
+    layout = [[3, 1], [2, 2, 2]]  # panels per sub-group, per half
+    for ih, sizes in enumerate(layout):
+        subs = []
+        for isub, size in enumerate(sizes):
+            members = []
+            for k in range(size):
+                pR = _tilt(100 + len(panels), 0.003)
+                origin = [k * (w + 0.7) + 0.03 * isub, 0.02 * k, 0.04 * k - 0.01 * ih]
+                members.append(len(panels))
+                panels.append(Panel(f"h{ih}s{isub}p{k}", pR[:, 0], pR[:, 1], origin, (100, 120), (0.1, 0.1)))
+            sR = _tilt(200 + 10 * ih + isub, 0.004)
+            subs.append(DetectorGroup(f"h{ih}s{isub}", sR[:, 0], sR[:, 1], [0.1 * isub, isub * (h + 1.5), 0.05 * isub], children=members))
+        hR = _tilt(300 + ih, 0.005)
+        halves.append(DetectorGroup(f"half{ih}", hR[:, 0], hR[:, 1], [ih * (3 * w + 4.0), -0.3 * ih, 0.2 * ih], children=subs))
+    R = _tilt(4)
+    root = DetectorGroup("root", R @ [1.0, 0.0, 0.0], R @ [0.0, -1.0, 0.0], R @ [-20.0, 25.0, -250.0], children=halves)
+    return Detector(panels, root)
+
+
+def make_cspad_like() -> Detector:
+    """A CSPAD-like detector of depth 3: root -> 4 quadrants (each turned by a multiple of 90
+    degrees about the beam, with a small tilt) -> 8 sensors -> 2 ASICs of 194 x 185 pixels of
+    0.11 mm (64 panels), each node slightly displaced."""
+    w, h = 194 * 0.11, 185 * 0.11
+    gap = 0.6
+    panels, quadrants = [], []
+    for q in range(4):
+        sensors = []
+        for s in range(8):
+            asics = []
+            for a in range(2):
+                aR = _tilt(1000 + len(panels), 0.001)
+                asics.append(len(panels))
+                panels.append(Panel(f"q{q}s{s}a{a}", aR[:, 0], aR[:, 1], [a * (w + gap) + 0.01 * a, 0.005 * a, 0.002 * a],
+                                    (194, 185), (0.11, 0.11)))
+            sR = _tilt(2000 + 8 * q + s, 0.002)
+            sensors.append(DetectorGroup(f"q{q}s{s}", sR[:, 0], sR[:, 1],
+                                         [(s // 4) * (2 * w + 3.0), (s % 4) * (h + 2.0), 0.01 * s], children=asics))
+        turn = rotation_matrix([0.0, 0.0, 1.0], 0.5 * np.pi * q) @ _tilt(3000 + q, 0.003)
+        corner = rotation_matrix([0.0, 0.0, 1.0], 0.5 * np.pi * q) @ np.array([2.0, 2.0, 0.1 * q])
+        quadrants.append(DetectorGroup(f"q{q}", turn[:, 0], turn[:, 1], corner, children=sensors))
+    R = _tilt(5)
+    root = DetectorGroup("cspad", R @ [1.0, 0.0, 0.0], R @ [0.0, -1.0, 0.0], R @ [0.5, -0.7, -120.0], children=quadrants)
+    return Detector(panels, root)
+
+
 def read_p6m_by_hand() -> tuple:
     """The detector and beam of P6M_EXPT, read directly from the JSON (one root, 60 panels)."""
     data = json.loads(P6M_EXPT.read_text())
@@ -127,3 +179,26 @@ def move_away_from_start(parameterisation, scale: float = 1.0) -> None:
         p.value = float(v)
     parameterisation.compose()
 
+
+
+def chain_state(parameterisation) -> np.ndarray:
+    """The panel frames the blocks' current values give, composed independently of the
+    parameterisation's vectorised code: each panel's frame at setup moved by its block at every
+    refined level, deepest first (RigidGroup.motion one block at a time)."""
+    frames = parameterisation._frames0.copy()
+    values = np.array([p.value for p in parameterisation.parameters]).reshape(-1, 6)
+    blocks = list(zip(parameterisation.groups, values))
+    by_level = []
+    start = 0
+    for level in parameterisation.levels:
+        by_level.append(blocks[start : start + len(level)])
+        start += len(level)
+    for level in reversed(by_level):
+        for g, v in level:
+            R, pivot = g.motion(v)
+            for i in g.panels:
+                f = frames[i].copy()
+                f[:, 2] -= g.reference_point
+                frames[i] = R @ f
+                frames[i][:, 2] += pivot
+    return frames
