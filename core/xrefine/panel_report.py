@@ -35,9 +35,11 @@ def rmsd_by_panel(problem, ev) -> list:
 
 
 def panel_movements(problem, initial_states: dict, cov: Optional[np.ndarray]) -> list:
-    """For every panel moved by a detector parameterisation: the offset of its origin from the
+    """For every panel moved by a detector parameterisation: the offset of its centre from the
     start (um, along the starting fast, slow and normal axes) and its tilt (mrad, rotation about
-    those axes), each with an esd propagated from the parameter covariance."""
+    those axes), each with an esd propagated from the parameter covariance.  The centre is used
+    because module calibrations are offsets and tilts about it; the corner's offset would mix in
+    the tilt times half the module size."""
     out = []
     for i, p in enumerate(problem.parameterisations):
         if p.kind != "detector.d" or p.num_free == 0 or p.scan_varying:
@@ -49,12 +51,16 @@ def panel_movements(problem, initial_states: dict, cov: Optional[np.ndarray]) ->
         dd = p.state_derivatives()  # (k, n_panels, 3, 3)
         a, b = problem.offsets[i], problem.offsets[i + 1]
         V = cov[a:b, a:b] if cov is not None else None
+        detector = p.model
         for panel in range(d.shape[0]):
+            half_w, half_h = (0.5 * v for v in detector[panel].size_mm)
             f0, s0, o0 = d0[panel, :, 0], d0[panel, :, 1], d0[panel, :, 2]
+            o0 = o0 + half_w * f0 + half_h * s0
             n0 = np.cross(f0, s0)
             n0 /= np.linalg.norm(n0)
             basis = np.array([f0, s0, n0])  # rows
             f, s, o = d[panel, :, 0], d[panel, :, 1], d[panel, :, 2]
+            o = o + half_w * f + half_h * s
             n = np.cross(f, s)
             n /= np.linalg.norm(n)
             offset_um = 1000.0 * basis @ (o - o0)
@@ -66,7 +72,7 @@ def panel_movements(problem, initial_states: dict, cov: Optional[np.ndarray]) ->
             if V is not None and len(cols):
                 df = dd[cols, panel, :, 0]
                 ds = dd[cols, panel, :, 1]
-                do = dd[cols, panel, :, 2]
+                do = dd[cols, panel, :, 2] + half_w * df + half_h * ds
                 dn = np.cross(df, s) + np.cross(f, ds)
                 g_off = 1000.0 * do @ basis.T  # (k, 3)
                 g_tilt = 1000.0 * 0.5 * (np.cross(f0, df) + np.cross(s0, ds) + np.cross(n0, dn)) @ basis.T

@@ -53,8 +53,8 @@ def summary_text(res) -> str:
         )
     if len(res.rmsd_by_panel) > 1:
         moves = {(m["detector"], m["panel"]): m for m in res.panels}
-        out += ["", "By panel: RMSDs, and the panel's offset (um) and tilt (mrad) from its start, along/about its",
-                "starting fast, slow and normal axes, +/- esd:",
+        out += ["", "By panel: RMSDs, and the offset of the panel's centre (um) and its tilt (mrad) from the start,",
+                "along/about its starting fast, slow and normal axes, +/- esd:",
                 "   exp  panel     nref  RMSD_X(px)  RMSD_Y(px)  RMSD_Z(im)   offset fast/slow/normal          tilt fast/slow/normal"]
         for r in res.rmsd_by_panel:
             m = moves.get((r["detector"], r["panel"]))
