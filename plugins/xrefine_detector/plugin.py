@@ -42,7 +42,7 @@ def build(experiments, config):
     for n, detector in enumerate(experiments.unique("detector"), start=1):
         ids = experiments.indices_using(detector)
         p = make_detector_parameterisation(
-            detector, experiments[ids[0]].beam, ids, name=f"Detector{n}", fix=config["detector.fix"],
+            detector, experiments[ids[0]].beam, ids, name=f"Detector{n}", fix=[] if config["detector.fix"] in (["none"], ["None"]) else config["detector.fix"],
             hierarchy_level=config["detector.hierarchy_level"], panels=config["detector.panels"],
             fix_groups=config["detector.fix_groups"],
         )
