@@ -3,7 +3,9 @@
 - ``xrefine_config_options``: the option ``outlier.sigma_clip.k``;
 - ``xrefine_outlier_detectors``: the detector ``sigma-clip`` (``outlier.algorithm=sigma-clip``);
 - ``xrefine_refinement_started`` / ``xrefine_step_done``: keep the step records of the current
-  (or most recent) refinement in `steps`.
+  (or most recent) refinement in `steps`.  ``xrefine_refinement_started`` is called once per
+  independent set of experiments, so for a job split into several sets `steps` holds the last
+  set's records.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from xrefine.hookspecs import hookimpl
 
 from .sigma_clip import SigmaClipDetector
 
-#: StepRecords of the refinement in progress, or of the last one; emptied when a refinement starts
+#: StepRecords of the refinement in progress, or of the last one; emptied when a refinement (or
+#: one independent set of it) starts
 steps: list = []
 
 
