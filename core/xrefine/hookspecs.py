@@ -8,9 +8,12 @@ plugins registering the same name.  Event hooks return nothing; pluggy calls the
 registration order (the plugin registered last is called first).
 
 Order of a refinement run: ``xrefine_config_options`` (once, when the configuration is built)
--> ``xrefine_parameterisations`` / ``xrefine_predictors`` / ``xrefine_outlier_detectors`` /
-``xrefine_engines`` (when the problem is assembled) -> ``xrefine_refinement_started`` ->
-``xrefine_step_done`` after every engine step -> ``xrefine_refinement_finished``.
+-> ``xrefine_parameterisations`` / ``xrefine_predictors`` / ``xrefine_engines`` /
+``xrefine_outlier_detectors`` / ``xrefine_restraints`` / ``xrefine_constraints`` (when the
+problem is assembled; the restraint and constraint builders again for the scan-varying
+macrocycle, after ``xrefine_smoothers`` has wrapped the models that vary) ->
+``xrefine_refinement_started`` (once per independent set of experiments) ->
+``xrefine_step_done`` after every engine step -> ``xrefine_refinement_finished`` (once).
 """
 
 from __future__ import annotations

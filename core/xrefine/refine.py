@@ -176,6 +176,7 @@ def _propagate_esds(problem: RefinementProblem, cov: Optional[np.ndarray], exper
                 g = cell_gradients(p.model.B, dB)
                 esd = np.sqrt(np.maximum(np.einsum("ki,kl,li->i", g, V, g), 0.0))
             else:
+                p.model.B_covariance = None  # the input's covariance describes another model
                 esd = None
             cells.append({"crystal": p.name, "cell": p.model.unit_cell.tolist(),
                           "esd": esd.tolist() if esd is not None else None})

@@ -51,7 +51,7 @@ def summary_text(res) -> str:
             f"{r['experiment']:6d} {r['n_reflections']:8d} {_fmt(r['rmsd_x_px']):>12} {_fmt(r['rmsd_y_px']):>12} "
             f"{_fmt(r['rmsd_z_images']):>15}"
         )
-    if len(res.rmsd_by_panel) > 1:
+    if any(r["panel"] > 0 for r in res.rmsd_by_panel):
         moves = {(m["detector"], m["panel"]): m for m in res.panels}
         out += ["", "By panel: RMSDs, and the offset of the panel's centre (um) and its tilt (mrad) from the start,",
                 "along/about its starting fast, slow and normal axes, +/- esd:",

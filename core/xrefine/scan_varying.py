@@ -138,6 +138,7 @@ def write_scan_points(params: list, offsets: np.ndarray, cov: Optional[np.ndarra
             U = states("crystal.U", model.U)
             B = states("crystal.B", model.B)
             model.A_at_scan_points = U @ B
+            model.extra.pop("B_covariance_at_scan_points", None)
             if "crystal.B" in kinds and kinds["crystal.B"][1].scan_varying and cov is not None:
                 i, p = kinds["crystal.B"]
                 cols = np.arange(p.num_free)
