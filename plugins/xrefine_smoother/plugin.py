@@ -1,4 +1,5 @@
-"""Registers the Gaussian smoother (``smoother=gaussian``) and its options.
+"""Registers the Gaussian smoother (``smoother=gaussian``, the default), the uniform cubic
+B-spline smoother (``smoother=bspline``) and their shared options.
 
 ``make_gaussian(static, experiment, config)`` smooths `static` along `experiment`'s scan with
 n = max(floor(scan width / smoother.interval_width_degrees), 1) intervals, or
@@ -12,6 +13,12 @@ weights over the reflections (each reflection's weights sum to 1), so 20 means t
 reflections' worth of data -- sixty residuals -- for one value per smoothed parameter.  An end
 sample, half an interval outside the scan, gets only about a sixth of an inner sample's
 support, so it is the first to fall short.
+
+``make_bspline`` is the same with a uniform cubic B-spline (bspline_smoother.py): n + 3
+coefficients per parameter for n intervals, reproducing any cubic drift exactly.  Its end
+coefficients, centred a whole interval outside the scan, get only about 1/24 of an inner
+coefficient's support, so with the same minimum a B-spline needs about four times as many
+reflections per interval at the ends of the scan before intervals are merged.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from xrefine.config import Option
 from xrefine.errors import InputError
 from xrefine.hookspecs import hookimpl
 
+from .bspline_smoother import BSplineSmoother
 from .gaussian_smoother import GaussianSmoother, num_intervals
 from .support import with_supported_intervals
 from .wrapper import ScanVaryingWrapper
@@ -40,7 +48,7 @@ def xrefine_config_options():
         Option("smoother.absolute_num_intervals", DEFAULTS["smoother.absolute_num_intervals"], "int",
                "number of smoother intervals for every scan (Auto: from interval_width_degrees)", allow_none=True),
         Option("smoother.min_reflections_per_sample", DEFAULTS["smoother.min_reflections_per_sample"], "int",
-               "fewest reflections' worth of weight (sum of the normalised Gaussian weights) a smoother sample "
+               "fewest reflections' worth of weight (sum of the smoother's normalised weights) a smoother sample "
                "needs; with fewer (blank stretches, sparse data) intervals are merged"),
     ]
 
@@ -60,6 +68,16 @@ def make_gaussian(static, experiment, config, frames=None) -> ScanVaryingWrapper
     support (too few reflections per interval, blank stretches of the scan).
     The wrapper's ``scan_experiment`` is the first of `static.experiment_ids` (the factory is
     given the experiment, not its index)."""
+    return _make(GaussianSmoother, static, experiment, config, frames)
+
+
+def make_bspline(static, experiment, config, frames=None) -> ScanVaryingWrapper:
+    """As `make_gaussian`, with a uniform cubic B-spline (`BSplineSmoother`): the same
+    intervals, n + 3 coefficients per parameter, the same merging of intervals."""
+    return _make(BSplineSmoother, static, experiment, config, frames)
+
+
+def _make(smoother_class, static, experiment, config, frames) -> ScanVaryingWrapper:
     scan = experiment.scan
     if scan is None or experiment.goniometer is None or scan.oscillation[1] == 0.0:
         raise InputError(
@@ -67,7 +85,7 @@ def make_gaussian(static, experiment, config, frames=None) -> ScanVaryingWrapper
             "keep it static (its force_static option) or set scan_varying=false"
         )
     n = num_intervals(scan, _option(config, "smoother.interval_width_degrees"), _option(config, "smoother.absolute_num_intervals"))
-    wrapper = ScanVaryingWrapper(static, static.experiment_ids[0], scan, GaussianSmoother(scan.array_range, n))
+    wrapper = ScanVaryingWrapper(static, static.experiment_ids[0], scan, smoother_class(scan.array_range, n))
     if frames is not None:
         wrapper, _ = with_supported_intervals(wrapper, frames, _option(config, "smoother.min_reflections_per_sample"))
     return wrapper
@@ -75,4 +93,4 @@ def make_gaussian(static, experiment, config, frames=None) -> ScanVaryingWrapper
 
 @hookimpl
 def xrefine_smoothers():
-    return {"gaussian": make_gaussian}
+    return {"gaussian": make_gaussian, "bspline": make_bspline}

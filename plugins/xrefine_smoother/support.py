@@ -4,15 +4,16 @@ fewer intervals.
 
 A sample's *support* is the sum, over the reflections, of its normalised weight at their
 composition frames, d p(t) / d v_i: the number of reflections' worth of data that determine
-it (a reflection's weights sum to 1 over its two or three samples).  A sample whose
-neighbourhood of the scan is blank gets only the tails of the Gaussians, and its value is then
-poorly determined or, with no reflections within reach at all, not determined: the normal
-matrix is singular.
+it (a reflection's weights sum to 1 over its two or three samples, four with the B-spline
+smoother).  A sample whose neighbourhood of the scan is blank gets only the tails of the
+Gaussians (or of its B-spline), and its value is then poorly determined or, with no reflections
+within reach at all, not determined: the normal matrix is singular.
 
 The remedy is to merge intervals: `supported_num_intervals` finds the largest number of
 intervals, not above the configured one, for which every sample has at least the minimum
 support, and `with_supported_intervals` rebuilds a wrapper with it.  A scan shorter than one
-interval needs no handling: it gets one interval and two samples (`num_intervals`).
+interval needs no handling: it gets one interval and two samples (`num_intervals`; four
+coefficients with the B-spline smoother).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ __all__ = ["SampleSupport", "sample_support", "supported_num_intervals", "check_
 
 
 
-def sample_support(smoother: GaussianSmoother, frames) -> np.ndarray:
+def sample_support(smoother, frames) -> np.ndarray:
     """Support of every sample (num_values,) from reflections composed at `frames` (one entry
     per reflection; NaN entries are ignored)."""
     frames = np.asarray(frames, dtype=float)
@@ -43,11 +44,12 @@ def sample_support(smoother: GaussianSmoother, frames) -> np.ndarray:
     return counts @ smoother.dense_weights(unique)
 
 
-def supported_num_intervals(x_range, num_intervals: int, frames, min_per_sample: float) -> Optional[int]:
+def supported_num_intervals(x_range, num_intervals: int, frames, min_per_sample: float, smoother_class=GaussianSmoother) -> Optional[int]:
     """The largest number of intervals <= `num_intervals` for which every sample of a smoother
-    over `x_range` has support >= `min_per_sample`, or None if even one interval has not."""
+    (`smoother_class(x_range, n)`, by default Gaussian) over `x_range` has support >=
+    `min_per_sample`, or None if even one interval has not."""
     for n in range(int(num_intervals), 0, -1):
-        if np.all(sample_support(GaussianSmoother(x_range, n), frames) >= min_per_sample):
+        if np.all(sample_support(smoother_class(x_range, n), frames) >= min_per_sample):
             return n
     return None
 
@@ -84,7 +86,7 @@ def check_sample_support(wrapper: ScanVaryingWrapper, frames_of_reflections, min
     n = smoother.num_intervals
     if len(weak) == 0:
         return SampleSupport(wrapper.name, support, min_per_sample, weak, n, n, "")
-    suggested = supported_num_intervals(smoother.x_range, n, frames_of_reflections, min_per_sample)
+    suggested = supported_num_intervals(smoother.x_range, n, frames_of_reflections, min_per_sample, type(smoother))
     frames = smoother.sample_frames()[weak]
     what = f"{wrapper.name} ({wrapper.kind}) varying along the scan"
     weak_list = ", ".join(f"{i} (frame {f:.0f}: {s:.1f})" for i, f, s in zip(weak, frames, support[weak]))
@@ -115,5 +117,5 @@ def with_supported_intervals(wrapper: ScanVaryingWrapper, frames_of_reflections,
         return wrapper, report
     if report.suggested_num_intervals is None:
         raise InputError(report.message)
-    smoother = GaussianSmoother(wrapper.smoother.x_range, report.suggested_num_intervals)
+    smoother = type(wrapper.smoother)(wrapper.smoother.x_range, report.suggested_num_intervals)
     return ScanVaryingWrapper(wrapper.static, wrapper.scan_experiment, wrapper.scan, smoother), report

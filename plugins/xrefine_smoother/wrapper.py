@@ -16,18 +16,21 @@ called at 24 Chebyshev nodes per interval (instead of at every frame, when an in
 more than 24 requested frames) and the states and derivatives are interpolated, to ~1e-13 of
 their size (measured with samples 10 mrad, 5 mm or 2 % apart; ~1e-11 with a single interval,
 whose sigma is smaller).  Pass interpolation_nodes=None to call the static parameterisation at
-every frame.
+every frame.  With the B-spline smoother (bspline_smoother.py) p(t) is a cubic polynomial between
+two knots (its window boundaries), so the state there is as smooth a function of t and the same
+interpolation applies.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Union
 
 import numpy as np
 
 from xrefine.models import Scan
 from xrefine.parameters import Parameter, Parameterisation, ScanVaryingParameterisation
 
+from .bspline_smoother import BSplineSmoother
 from .gaussian_smoother import GaussianSmoother
 
 __all__ = ["ScanVaryingWrapper", "INTERPOLATION_NODES"]
@@ -70,7 +73,7 @@ class ScanVaryingWrapper(ScanVaryingParameterisation):
         static: Parameterisation,
         experiment_index: int,
         scan: Scan,
-        smoother: GaussianSmoother,
+        smoother: Union[GaussianSmoother, BSplineSmoother],
         interpolation_nodes: Optional[int] = INTERPOLATION_NODES,
     ):
         super().__init__(static.model, static.experiment_ids, static.name)
@@ -221,9 +224,10 @@ class ScanVaryingWrapper(ScanVaryingParameterisation):
     @property
     def window_frames(self) -> float:
         """Half the sample spacing: a block of frames that short crosses at most one window
-        boundary, so it touches at most four samples of each parameter.  With three samples
-        or fewer every sample acts everywhere, and the whole range is returned."""
-        if self.smoother.num_values <= 3:
+        boundary, so it touches at most num_average + 1 samples of each parameter (four with
+        the Gaussian smoother, five with the B-spline one).  When every sample acts everywhere
+        (at most three Gaussian samples, one B-spline interval) the whole range is returned."""
+        if self.smoother.num_values <= getattr(self.smoother, "num_average", 3):
             return self.smoother.x_range[1] - self.smoother.x_range[0]
         return 0.5 * self.smoother.spacing
 

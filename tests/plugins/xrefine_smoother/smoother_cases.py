@@ -22,7 +22,7 @@ from xrefine_rotation import (
     make_goniometer_parameterisation,
 )
 
-from xrefine_smoother import GaussianSmoother, ScanVaryingWrapper, num_intervals
+from xrefine_smoother import BSplineSmoother, GaussianSmoother, ScanVaryingWrapper, num_intervals
 
 KINDS = ("beam", "orientation", "unit_cell", "goniometer", "detector", "detector_groups")
 
@@ -100,9 +100,9 @@ def static_parameterisation(kind: str, experiment: Experiment):
     raise ValueError(kind)
 
 
-def wrap(static, experiment: Experiment, interval_width_degrees: float = 9.0) -> ScanVaryingWrapper:
+def wrap(static, experiment: Experiment, interval_width_degrees: float = 9.0, smoother_class=GaussianSmoother) -> ScanVaryingWrapper:
     scan = experiment.scan
-    return ScanVaryingWrapper(static, 0, scan, GaussianSmoother(scan.array_range, num_intervals(scan, interval_width_degrees)))
+    return ScanVaryingWrapper(static, 0, scan, smoother_class(scan.array_range, num_intervals(scan, interval_width_degrees)))
 
 
 def offset_samples(wrapper: ScanVaryingWrapper, seed: int = 7) -> None:

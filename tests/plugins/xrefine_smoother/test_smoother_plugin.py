@@ -40,7 +40,7 @@ def test_registered_through_the_hooks():
     pm.add_hookspecs(hookspecs)
     pm.register(plugin, name="smoother")
     (smoothers,) = pm.hook.xrefine_smoothers()
-    assert smoothers == {"gaussian": plugin.make_gaussian}
+    assert smoothers == {"gaussian": plugin.make_gaussian, "bspline": plugin.make_bspline}
     keys = [o.key for opts in pm.hook.xrefine_config_options() for o in opts]
     assert keys == ["smoother.interval_width_degrees", "smoother.absolute_num_intervals", "smoother.min_reflections_per_sample"]
 
