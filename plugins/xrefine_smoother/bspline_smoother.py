@@ -35,10 +35,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from .uniform_smoother import UniformSmoother
+
 __all__ = ["BSplineSmoother"]
 
 
-class BSplineSmoother:
+class BSplineSmoother(UniformSmoother):
     """Uniform cubic B-spline over the frame range `x_range` = (x0, x1) with `num_intervals`
     intervals; the same interface as `GaussianSmoother`.
 
@@ -52,21 +54,10 @@ class BSplineSmoother:
     num_average = 4
 
     def __init__(self, x_range, num_intervals: int):
-        x0, x1 = (float(x) for x in x_range)
-        if int(num_intervals) != num_intervals or num_intervals < 1:
-            raise ValueError(f"BSplineSmoother needs num_intervals >= 1, got {num_intervals!r}")
-        if not x1 > x0:
-            raise ValueError(f"BSplineSmoother needs x_range[1] > x_range[0], got {x_range!r}")
-        n = int(num_intervals)
-        self.x_range = (x0, x1)
-        self.num_intervals = n
+        super().__init__(x_range, num_intervals)
+        n = self.num_intervals
         self.num_values = n + 3
-        self.spacing = (x1 - x0) / n
         self.positions = np.arange(self.num_values, dtype=float) - 1.0
-
-    def normalised(self, t) -> np.ndarray:
-        """z = (t - x0) / spacing."""
-        return (np.asarray(t, dtype=float) - self.x_range[0]) / self.spacing
 
     def _interval(self, z: np.ndarray) -> np.ndarray:
         """The interval i (0 <= i < num_intervals) whose cubic holds at z: floor(z), the last
@@ -95,23 +86,3 @@ class BSplineSmoother:
         ) / 6.0
         indices = i[:, None] + np.arange(self.num_average)[None, :]
         return indices, w
-
-    def dense_weights(self, t) -> np.ndarray:
-        """The weights as a dense (n, num_values) matrix (zero outside the window)."""
-        indices, w = self.weights(t)
-        out = np.zeros((len(indices), self.num_values))
-        np.add.at(out, (np.arange(len(indices))[:, None], indices), w)
-        return out
-
-    def value(self, t, sample_values) -> np.ndarray:
-        """Spline values at frames t (n,): (n,) for coefficients (num_values,), or (n, ...) for
-        coefficients (num_values, ...)."""
-        v = np.asarray(sample_values, dtype=float)
-        if v.shape[0] != self.num_values:
-            raise ValueError(f"expected {self.num_values} sample values, got {v.shape[0]}")
-        indices, w = self.weights(t)
-        return np.einsum("na,na...->n...", w, v[indices])
-
-    def sample_frames(self) -> np.ndarray:
-        """The coefficients' basis-function centres in frames: x0 + positions * spacing."""
-        return self.x_range[0] + self.positions * self.spacing

@@ -20,6 +20,8 @@ import numpy as np
 from xrefine.errors import InputError
 from xrefine.models import Scan
 
+from .uniform_smoother import UniformSmoother
+
 __all__ = ["GaussianSmoother", "num_intervals"]
 
 #: samples averaged at any point (DIALS's default; fewer when the smoother has fewer values)
@@ -47,7 +49,7 @@ def _round_half_away(x: np.ndarray) -> np.ndarray:
     return np.where(x >= 0, np.floor(x + 0.5), np.ceil(x - 0.5)).astype(np.int64)
 
 
-class GaussianSmoother:
+class GaussianSmoother(UniformSmoother):
     """Gaussian smoothing over the frame range `x_range` = (x0, x1) with `num_intervals`
     intervals (MATH.md 5, exactly as DIALS).
 
@@ -59,24 +61,13 @@ class GaussianSmoother:
     """
 
     def __init__(self, x_range, num_intervals: int):
-        x0, x1 = (float(x) for x in x_range)
-        if int(num_intervals) != num_intervals or num_intervals < 1:
-            raise ValueError(f"GaussianSmoother needs num_intervals >= 1, got {num_intervals!r}")
-        if not x1 > x0:
-            raise ValueError(f"GaussianSmoother needs x_range[1] > x_range[0], got {x_range!r}")
-        n = int(num_intervals)
-        self.x_range = (x0, x1)
-        self.num_intervals = n
+        super().__init__(x_range, num_intervals)
+        n = self.num_intervals
         self.num_values = 2 if n == 1 else 3 if n == 2 else n + 2
-        self.spacing = (x1 - x0) / n
         offset = 0.0 if self.num_values < 4 else -0.5
         self.positions = np.arange(self.num_values, dtype=float) + offset
         self.num_average = min(NUM_AVERAGE, self.num_values)
         self.sigma = 0.65 + 0.05 * (self.num_average - 2)
-
-    def normalised(self, t) -> np.ndarray:
-        """z = (t - x0) / spacing."""
-        return (np.asarray(t, dtype=float) - self.x_range[0]) / self.spacing
 
     def window(self, t) -> tuple:
         """(i1, i2) per point: samples i1 <= i < i2 contribute (2 or 3 of them; all samples
@@ -116,23 +107,3 @@ class GaussianSmoother:
         d2 -= np.where(inside, d2, np.inf).min(axis=1, keepdims=True)
         w = np.where(inside, np.exp(-d2), 0.0)
         return indices, w / w.sum(axis=1, keepdims=True)
-
-    def dense_weights(self, t) -> np.ndarray:
-        """The normalised weights as a dense (n, num_values) matrix (zero outside the window)."""
-        indices, w = self.weights(t)
-        out = np.zeros((len(indices), self.num_values))
-        np.add.at(out, (np.arange(len(indices))[:, None], indices), w)
-        return out
-
-    def value(self, t, sample_values) -> np.ndarray:
-        """Smoothed values at frames t (n,): (n,) for sample_values (num_values,), or (n, ...)
-        for sample_values (num_values, ...)."""
-        v = np.asarray(sample_values, dtype=float)
-        if v.shape[0] != self.num_values:
-            raise ValueError(f"expected {self.num_values} sample values, got {v.shape[0]}")
-        indices, w = self.weights(t)
-        return np.einsum("na,na...->n...", w, v[indices])
-
-    def sample_frames(self) -> np.ndarray:
-        """The sample positions in frames: x0 + positions * spacing."""
-        return self.x_range[0] + self.positions * self.spacing
