@@ -163,7 +163,7 @@ def cmd_simulate(argv) -> int:
 
 
 def cmd_plugins(argv) -> int:
-    from .plugins import plugin_info, registrations
+    from .plugins import plugin_info
 
     for name, dist, version, hooks in plugin_info():
         print(f"{name}  ({dist} {version})")

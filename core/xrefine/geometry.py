@@ -48,8 +48,3 @@ def rotate_vectors(axis: np.ndarray, angles_rad: np.ndarray, v: np.ndarray) -> n
     c = np.cos(angles_rad)[:, None]
     s = np.sin(angles_rad)[:, None]
     return v * c + np.cross(e, v) * s + np.outer(v @ e, e) * (1.0 - c)
-
-
-def wrap_angle(a: np.ndarray) -> np.ndarray:
-    """Angles wrapped to [-pi, pi)."""
-    return (np.asarray(a) + np.pi) % (2.0 * np.pi) - np.pi

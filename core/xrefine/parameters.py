@@ -114,7 +114,9 @@ class Parameterisation(ABC):
 
     def rebase(self) -> None:
         """Make the current state the new reference (angles back to zero), if the
-        parameterisation has one; called between macrocycles.  The state must not change."""
+        parameterisation has one.  The state must not change.  The core's own flow does not
+        re-base (reported values stay shifts from the starting model); a plugin or a script that
+        restarts refinement from a converged point may."""
 
 
 class ScanVaryingParameterisation(Parameterisation):

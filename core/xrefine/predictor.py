@@ -37,7 +37,6 @@ class ExperimentState:
     F: np.ndarray
     S: np.ndarray
     axis: np.ndarray  # datum rotation axis e_d (unit)
-    scan_range_rad: Optional[tuple] = None
 
     @classmethod
     def from_experiment(cls, experiment: Experiment, panel: int) -> "ExperimentState":
@@ -52,7 +51,6 @@ class ExperimentState:
             F=g.fixed_rotation if g is not None else np.eye(3),
             S=g.setting_rotation if g is not None else np.eye(3),
             axis=unit(g.rotation_axis) if g is not None else np.array([1.0, 0.0, 0.0]),
-            scan_range_rad=experiment.scan.oscillation_range_rad if experiment.scan is not None else None,
         )
 
 

@@ -63,10 +63,6 @@ class Observations:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def subset(self, keep: np.ndarray) -> "Observations":
-        return Observations(
-            **{k: getattr(self, k)[keep] for k in ("rows", "experiment", "panel", "miller", "entering", "xyz_obs", "weights", "active", "frame")}
-        )
 
     def blocks(self, chunk_size: int, window_frames: Optional[dict] = None) -> list:
         """(experiment, panel, start, stop) for contiguous runs, split every chunk_size rows and,

@@ -54,10 +54,6 @@ class RefinementResult:
     panels: list = field(default_factory=list)  # dicts: detector, panel, offset_um, tilt_mrad, esds
     config: Optional[Config] = None
 
-    @property
-    def final_rmsd(self) -> np.ndarray:
-        return self.history[-1].rmsd
-
     def __str__(self) -> str:
         from .report import summary_text
 
@@ -384,7 +380,6 @@ def _refine_set(experiments: ExperimentList, table: ReflectionTable, source: str
     """Refinement of experiments that form one connected set (the whole job, usually)."""
     from .scan_varying import composition_frames, make_scan_varying, wants_scan_varying, write_scan_points
 
-    t_start = time.perf_counter()
     timings = {}
     t = time.perf_counter()
     obs, selection = select_observations(experiments, table, config, source)

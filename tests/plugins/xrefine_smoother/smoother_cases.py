@@ -22,7 +22,7 @@ from xrefine_rotation import (
     make_goniometer_parameterisation,
 )
 
-from xrefine_smoother import BSplineSmoother, GaussianSmoother, ScanVaryingWrapper, num_intervals
+from xrefine_smoother import GaussianSmoother, ScanVaryingWrapper, num_intervals
 
 KINDS = ("beam", "orientation", "unit_cell", "goniometer", "detector", "detector_groups")
 
