@@ -152,3 +152,24 @@ def test_multi_axis_goniometer_composes_as_formats_md_says():
     np.testing.assert_allclose(
         g.rotation_axis_lab, R[3] @ R[2] @ np.array(axes[1]) / np.linalg.norm(axes[1]), atol=1e-15
     )
+
+
+def test_fixed_wavelength_survives_a_direction_change():
+    """Regression: 1/|s0| used to change a fixed wavelength in its last digits."""
+    from xrefine.geometry import rotation_matrix
+    from xrefine.models import Beam
+
+    beam = Beam(direction=[0.0, 0.0, 1.0], wavelength=0.9763)
+    beam.set_s0(rotation_matrix([0.0, 1.0, 0.0], 1e-3) @ beam.s0)
+    assert beam.wavelength == 0.9763
+
+
+def test_beam_written_with_its_kind(tmp_path):
+    """Regression: beams built in code were written without __id__, which dxtbx needs."""
+    import json
+
+    from xrefine.io import write_experiments
+    from xrefine.models import Beam, Experiment, ExperimentList
+
+    write_experiments(ExperimentList([Experiment(beam=Beam([0.0, 0.0, 1.0], 1.0), identifier="x")]), str(tmp_path / "b.expt"))
+    assert json.loads((tmp_path / "b.expt").read_text())["beam"][0]["__id__"] == "monochromatic"
