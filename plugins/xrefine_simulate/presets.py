@@ -9,7 +9,7 @@ from typing import Callable
 
 import gemmi
 import numpy as np
-from xrefine.geometry import rotation_matrix
+from xrefine.geometry import rotation_matrices, rotation_matrix
 from xrefine.models import (
     Beam,
     Crystal,
@@ -181,6 +181,24 @@ def drift_wobble(x: np.ndarray) -> np.ndarray:
     return omega
 
 
+def gauge_fixed_wobble(omega: np.ndarray, phi_rad: np.ndarray, spindle: np.ndarray,
+                       beam: np.ndarray) -> np.ndarray:
+    """The datum-frame wobble `omega` (n, 3) at rotation angles `phi_rad` with its mean rotation
+    about the beam in the laboratory frame removed.
+
+    A rotation of the crystal about the beam that is the same at every angle of the scan turns
+    every diffracted ray about the beam, exactly as a rotation of the detector about the beam
+    does (and leaves the Ewald condition, hence phi, untouched), so no data can tell them apart.
+    A truth with such a component is one of a family of equivalent truths; keeping the crystal's
+    mean rotation about the beam at zero picks the member whose detector is the true one.  In
+    the datum frame the removed term is a 360-degree pattern, mean * R(phi)^T beam."""
+    R = rotation_matrices(spindle, np.asarray(phi_rad, dtype=float))
+    e = np.asarray(beam, dtype=float) / np.linalg.norm(beam)
+    beam_in_datum = np.einsum("nji,j->ni", R, e)  # R(phi)^T e
+    about_beam = np.einsum("ni,ni->n", omega, beam_in_datum)  # e . R(phi) omega
+    return omega - about_beam.mean() * beam_in_datum
+
+
 def rotation_vector_matrices(omega: np.ndarray) -> np.ndarray:
     """Rotations (n, 3, 3) by |omega| about omega / |omega| (Rodrigues; identity for omega = 0)."""
     omega = np.atleast_2d(np.asarray(omega, dtype=float))
@@ -215,11 +233,15 @@ def thaumatin_720_drift(seed: int) -> Truth:
     # tetragonal, orthogonal axes: B = diag(1/a, 1/a, 1/c) (the cctbx B of this cell)
     B = np.zeros((n_images + 1, 3, 3))
     B[:, 0, 0], B[:, 1, 1], B[:, 2, 2] = 1.0 / a, 1.0 / a, 1.0 / c
-    A = rotation_vector_matrices(drift_wobble(x)) @ U0 @ B
+    phi = np.deg2rad(expt.scan.oscillation[0] + expt.scan.oscillation[1] * np.arange(n_images + 1))
+    omega = gauge_fixed_wobble(drift_wobble(x), phi, np.asarray(expt.goniometer.rotation_axis),
+                               np.asarray(expt.beam.direction))
+    A = rotation_vector_matrices(omega) @ U0 @ B
     crystal.set_A(A[0])
     crystal.A_at_scan_points = A
     truth.d_min = 2.3
-    wobble = np.linalg.norm(drift_wobble(x), axis=1)
+    turns = rotation_vector_matrices(omega)
+    wobble = np.arccos(np.clip((np.trace(turns @ turns[0].T, axis1=1, axis2=2) - 1.0) / 2.0, -1.0, 1.0))
     truth.extra = {
         "static_model": "scan start (scan point 0)",
         "cell_growth_relative": dict(DRIFT_CELL_GROWTH),

@@ -2,13 +2,11 @@
 trend, the scan-varying one removes it, and its cell and orientation at the scan points agree
 with the closest the smoother can come to the true drift.
 
-"The closest the smoother can come" is the same refinement fitted to the exact (noise-free)
-centroids of the truth: the sample values that reproduce the true drift best in the metric
-refinement uses.  Fitting the samples to the true parameter curves instead is not the same
-thing here, because a scan-varying orientation makes the detector's rotation about the beam
-nearly degenerate with a 360-degree pattern of orientation changes, and on this preset the
-refinement settles 0.4 mrad along that direction (docs/design-decisions.md, "Scan-varying
-orientation and the detector's rotation about the beam"); a test below keeps that offset in view."""
+"The closest the smoother can come" is the smoother's sample values fitted by least squares to
+the true curves.  That comparison needs the truth to be unique: a crystal turned about the beam
+by the same angle at every phi is indistinguishable from a turned detector, so the preset's
+wobble has no mean turn about the beam (docs/design-decisions.md, "Scan-varying orientation and
+the detector's rotation about the beam")."""
 
 import copy
 import json
@@ -128,32 +126,44 @@ def _curves(res, names, n_values):
 NAMES = ["Crystal1Phi1", "Crystal1Phi2", "Crystal1Phi3", "Crystal1g_param_0", "Crystal1g_param_1"]
 
 
-def test_scan_points_match_the_best_the_smoother_can_do(drift, varying, exact):
-    """Within 2 esd at the scan points, and the sample differences are as large as the esds say.
+def _true_curves(truth, start):
+    """The true curves of the five smoothed parameters at the scan points: the orientation
+    angles (mrad) of U_true U_start^T, R = Rz(phi3) Ry(phi2) Rx(phi1), and the reciprocal metric
+    elements a*^2 and c*^2 (x 1e5, the cell parameterisation's scale for this tetragonal cell)."""
+    A_true = truth[0].crystal.A_at_scan_points
+    G = np.array([metric_elements_from_A(A) for A in A_true])
+    B_true = np.array([reciprocal_B_from_metric(g) for g in G])
+    U_true = A_true @ np.linalg.inv(B_true)
+    phi = _euler_xyz_mrad(U_true @ start[0].crystal.U.T)
+    return [phi[:, 0], phi[:, 1], phi[:, 2], 1e5 * G[:, 0], 1e5 * G[:, 2]]
 
-    For a correct estimator the expected fraction of scan points within 2 esd is 95.4 %, but
-    the curves are smooth (22 samples each), so one data set's fraction scatters by a few per
-    cent around that; the decisive check is the chi-square of the sample differences with
-    their covariance, which must look like a draw from chi-square with as many degrees of
-    freedom as there are samples."""
-    truth = drift[0]
+
+def test_scan_points_match_the_smoother_fitted_to_the_truth(drift, varying, exact):
+    """The issue's criterion: at >= 95 % of the scan points the refined cell and orientation lie
+    within 2 esd of the closest the smoother can come to the true drift, its sample values
+    fitted to the true curves by least squares.
+
+    For a correct estimator the expected fraction is 95.4 %; the curves are smooth (22 samples
+    each), so one data set's fraction scatters by a few per cent (seeds 0-6 measured 95.1-100 %
+    pooled, docs/benchmarks.md).  The chi-square of the sample differences from the same job fitted
+    to exact centroids checks the esds themselves."""
+    truth, start = drift[0], drift[1]
     t = np.arange(truth[0].scan.array_range[0], truth[0].scan.array_range[1] + 1, dtype=float)
     n_values = sum(p["name"].startswith("Crystal1Phi1_sample") for p in varying.parameters)
     W = GaussianSmoother(truth[0].scan.array_range, n_values - 2).dense_weights(t)
     ours = _curves(varying, NAMES, n_values)
-    best = _curves(exact, NAMES, n_values)
-    assert exact.rmsd_by_experiment[0]["rmsd_x_px"] < 0.02  # the smoother's ripple, not noise
-    fractions = []
-    for name in NAMES:
+    inside = []
+    for name, true_curve in zip(NAMES, _true_curves(truth, start)):
         values, V = ours[name]
-        refined, closest = W @ values, W @ best[name][0]
+        refined = W @ values
+        closest = W @ np.linalg.lstsq(W, true_curve, rcond=None)[0]
         esd = np.sqrt(np.einsum("ni,ij,nj->n", W, V, W))
-        fractions.append(np.mean(np.abs(refined - closest) <= 2 * esd))
-        assert fractions[-1] >= 0.8, (name, fractions[-1])
+        inside.append(np.abs(refined - closest) <= 2 * esd)
+        assert np.mean(inside[-1]) >= 0.8, (name, np.mean(inside[-1]))
         assert np.max(np.abs(refined - closest) / esd) < 4.0, name
         # a real test: the drift itself is many esds large
         assert np.ptp(closest) > 20 * esd.max(), name
-    assert np.mean(fractions) >= 0.9, fractions
+    assert np.mean(inside) >= 0.95, [np.mean(i) for i in inside]
     free = [p for p in varying.parameters if not p["fixed"]]
     free_exact = [p for p in exact.parameters if not p["fixed"]]
     idx = [i for i, p in enumerate(free) if "_sample" in p["name"] and p["name"].split("_sample")[0] in NAMES]
@@ -163,31 +173,24 @@ def test_scan_points_match_the_best_the_smoother_can_do(drift, varying, exact):
     assert 0.5 * len(idx) < chi2 < len(idx) + 5 * np.sqrt(2 * len(idx)), chi2
 
 
-def test_the_smoother_ripple_moves_the_detector_rotation_about_the_beam(drift, exact, exact_table):
-    """Fitting the samples to the true parameter curves is a different target: on exact data
-    the detector's Tau1 lands ~0.4 mrad from the truth and the orientation compensates with a
-    360-degree pattern, while the same job with the detector held at the truth follows the true
-    curves to within the smoother's ripple.  (If the cause of the offset is found and removed,
-    the last assertion will fail: update design-decisions.md with it.)"""
+def test_exact_centroids_recover_the_detector_and_the_true_curves(drift, exact):
+    """On exact centroids the detector lands on the truth (the preset's wobble has no mean turn
+    about the beam, which no data could tell from the detector's Tau1), and the orientation and
+    cell follow the smoother's best fit to the true curves to within its ripple (the two fits
+    weigh the scan differently: by reflections' prediction errors and uniformly per image)."""
     truth, start, _, facts = drift
-    tau1 = {p["name"]: p["value"] for p in exact.parameters}["Detector1Tau1"]
-    held = copy.deepcopy(start)
-    held[0].detector = copy.deepcopy(truth[0].detector)
-    held[0].beam = copy.deepcopy(truth[0].beam)
-    res = xrefine.refine(held, exact_table, outlier__algorithm="null", detector__fix="all", beam__fix="all")
-    A_true = truth[0].crystal.A_at_scan_points
-    B_true = np.array([reciprocal_B_from_metric(metric_elements_from_A(A)) for A in A_true])
-    U_true = A_true @ np.linalg.inv(B_true)
-    true_phi = _euler_xyz_mrad(U_true @ start[0].crystal.U.T)
+    values = {p["name"]: p["value"] for p in exact.parameters}
+    for name in ("Detector1Tau1", "Detector1Tau2", "Detector1Tau3"):
+        # the truth is minus the start perturbation, to first order in the shifts (mrad)
+        assert abs(values[name] + facts["start_perturbation"][name]) < 0.02, name
     t = np.arange(truth[0].scan.array_range[0], truth[0].scan.array_range[1] + 1, dtype=float)
-    n_values = sum(p["name"].startswith("Crystal1Phi1_sample") for p in res.parameters)
+    n_values = sum(p["name"].startswith("Crystal1Phi1_sample") for p in exact.parameters)
     W = GaussianSmoother(truth[0].scan.array_range, n_values - 2).dense_weights(t)
-    for k in range(3):
-        values, _ = _samples(res, f"Crystal1Phi{k + 1}")
-        best = W @ np.linalg.lstsq(W, true_phi[:, k], rcond=None)[0]
-        assert np.max(np.abs(W @ values - best)) < 0.005  # mrad; the true curves' ripple is ~0.03
-    truth_tau1 = -facts["start_perturbation"]["Detector1Tau1"]  # to first order in the shifts
-    assert abs(tau1 - truth_tau1) > 0.1
+    for name, true_curve in zip(NAMES, _true_curves(truth, start)):
+        fitted, _ = _samples(exact, name)
+        best = W @ np.linalg.lstsq(W, true_curve, rcond=None)[0]
+        ripple = np.max(np.abs(best - true_curve))
+        assert np.max(np.abs(W @ fitted - best)) < ripple, name
 
 
 def test_refined_expt_carries_scan_points(varying):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 
@@ -17,9 +18,11 @@ from xrefine.selection import select_observations
 from xrefine.simulation import observe, simulate
 
 import xrefine.plugins
+from xrefine.geometry import rotation_matrices, rotation_matrix
 from xrefine_simulate.presets import (
     DRIFT_CELL_GROWTH,
     Preset,
+    gauge_fixed_wobble,
     thaumatin_720_drift,
     thaumatin_sweep,
     truncate_scan,
@@ -68,9 +71,11 @@ def test_build(truth):
     np.testing.assert_allclose(expt.crystal.A, A[0], rtol=0, atol=1e-16)
     np.testing.assert_allclose(expt.crystal.unit_cell, [57.8, 57.8, 150.2, 90, 90, 90], atol=1e-9)
     assert expt.crystal.space_group_hall_symbol == " P 4abw 2nw"  # P 41 21 2
-    # everything but the scan and the crystal's drift is thaumatin-sweep's, orientation included
+    # everything but the scan and the crystal's drift is thaumatin-sweep's; the orientation at
+    # the scan start differs from the sweep's only by the wobble's (small) value there
     sweep = thaumatin_sweep(0).experiments[0]
-    np.testing.assert_allclose(expt.crystal.A, sweep.crystal.A, rtol=1e-14, atol=0)
+    np.testing.assert_allclose(expt.crystal.B, sweep.crystal.B, rtol=0, atol=1e-15)
+    assert 0 < rotation_angle(expt.crystal.U @ sweep.crystal.U.T) < 1e-3
     assert expt.identifier == sweep.identifier
     np.testing.assert_array_equal(expt.beam.s0, sweep.beam.s0)
     np.testing.assert_array_equal(expt.detector[0].d, sweep.detector[0].d)
@@ -99,7 +104,7 @@ def test_drift_is_smooth_and_of_the_stated_size(truth):
     np.testing.assert_allclose(U @ U.transpose(0, 2, 1), np.broadcast_to(np.eye(3), U.shape), atol=1e-13)
     np.testing.assert_allclose(np.linalg.det(U), 1.0, atol=1e-13)
     wobble = rotation_angle(U @ U[0].T)
-    assert 1.5e-3 < wobble.max() < 3.5e-3
+    assert 1.5e-3 < wobble.max() < 4.0e-3
     assert wobble.max() * 1e3 == pytest.approx(truth.extra["wobble_mrad_max"], abs=1e-3)
     step = rotation_angle(U[1:] @ U[:-1].transpose(0, 2, 1))
     assert step.max() < 1e-5  # rad per image: slow
@@ -166,3 +171,82 @@ def test_simulate_is_deterministic(tmp_path, monkeypatch):
                                rtol=1e-15, atol=1e-18)
     facts = json.loads((tmp_path / "a" / "simulation.json").read_text())
     assert facts["static_model"].startswith("scan start") and facts["n_observed"] > 25_000
+
+
+def _rotation_vectors(R):
+    """Rotation vectors of a stack of small rotations (first order is enough for mrad)."""
+    return np.stack([R[:, 2, 1] - R[:, 1, 2], R[:, 0, 2] - R[:, 2, 0], R[:, 1, 0] - R[:, 0, 1]], axis=1) / 2
+
+
+def test_a_constant_rotation_about_the_beam_is_a_rotation_of_the_detector():
+    """Why the preset fixes the gauge: turning the crystal about the beam by the same angle at
+    every phi predicts exactly what turning the detector about the beam does, so a truth with
+    such a component is indistinguishable from one whose detector is rotated instead."""
+    t = short_truth(0, 300)
+    (expt,) = t.experiments
+    beam = expt.beam.direction / np.linalg.norm(expt.beam.direction)
+    Q = rotation_matrix(beam, 1.5e-3)
+    phi = np.deg2rad(0.1 * np.arange(301))
+    R = rotation_matrices(expt.goniometer.rotation_axis, phi)
+    turned = copy.deepcopy(t.experiments)
+    crystal = turned[0].crystal
+    crystal.A_at_scan_points = R.transpose(0, 2, 1) @ Q @ R @ crystal.A_at_scan_points
+    crystal.set_A(crystal.A_at_scan_points[0])
+    moved = copy.deepcopy(t.experiments)
+    panel = moved[0].detector[0]
+    for name in ("local_fast", "local_slow", "local_origin"):
+        setattr(panel, name, Q @ getattr(panel, name))  # the detector turned by Q too
+    moved[0].detector.compose()
+
+    def predict(experiments):
+        p = predict_experiments(experiments, build_predictors(experiments), t.d_min)
+        h = p["miller_index"].astype(np.int64)
+        order = np.lexsort((p["entering"], h[:, 2], h[:, 1], h[:, 0]))
+        return h[order], p["xyzcal.px"][order]
+
+    h0, x0 = predict(t.experiments)
+    h1, x1 = predict(turned)
+    h2, x2 = predict(moved)
+    # the crystal's turn alone moves spots by up to ~2 px (1.5 mrad at 300 mm from the beam)
+    common = min(len(h0), len(h1))
+    assert np.abs(x1[:common, :2] - x0[:common, :2]).max() > 0.5
+    # both turns together: the same predictions, frames included (the per-image interpolation
+    # of the turned crystal is the only approximation)
+    both = copy.deepcopy(turned)
+    both[0].detector = moved[0].detector
+    h3, x3 = predict(both)
+    np.testing.assert_array_equal(h3, h0)
+    np.testing.assert_allclose(x3, x0, rtol=0, atol=1e-6)
+
+
+def test_the_wobble_has_no_mean_rotation_about_the_beam(truth):
+    """The preset's wobble turns the crystal about the beam (in the laboratory frame) by zero
+    on average over the scan, so the true detector is the one the data determine."""
+    (expt,) = truth.experiments
+    sweep = thaumatin_sweep(0).experiments[0]
+    _, U = cells_and_U(expt.crystal.A_at_scan_points)
+    phi = np.deg2rad(0.1 * np.arange(N_IMAGES + 1))
+    R = rotation_matrices(expt.goniometer.rotation_axis, phi)
+    lab = _rotation_vectors(R @ U @ sweep.crystal.U.T @ R.transpose(0, 2, 1))
+    about_beam = lab @ (expt.beam.direction / np.linalg.norm(expt.beam.direction))
+    assert np.abs(about_beam).max() > 1e-3  # it does turn about the beam, by up to ~1.5 mrad
+    assert abs(about_beam.mean()) < 1e-7  # but not on average (second-order terms aside)
+
+
+def test_gauge_fixed_wobble_removes_only_the_mean_turn_about_the_beam():
+    rng = np.random.default_rng(3)
+    phi = np.linspace(0.0, 4 * np.pi, 501)
+    axis, beam = np.array([1.0, 0.0, 0.0]), np.array([0.0, 0.0, 2.0])
+    R = rotation_matrices(axis, phi)
+    # noise plus a constant turn about the beam in the laboratory frame, R(phi)^T z in the datum
+    omega = 1e-3 * (rng.normal(size=(501, 3)) + R.transpose(0, 2, 1)[:, :, 2])
+    fixed = gauge_fixed_wobble(omega, phi, axis, beam)
+    about = lambda w: np.einsum("nij,nj->ni", R, w)[:, 2]
+    assert abs(about(omega).mean()) > 1e-5
+    assert abs(about(fixed).mean()) < 1e-15
+    # what is removed is a constant turn about the beam in the laboratory frame
+    removed = np.einsum("nij,nj->ni", R, omega - fixed)
+    np.testing.assert_allclose(removed[:, :2], 0.0, atol=1e-18)
+    np.testing.assert_allclose(removed[:, 2], about(omega).mean(), rtol=1e-12)
+    # and along the spindle nothing changes
+    np.testing.assert_array_equal((omega - fixed)[:, 0], 0.0)
