@@ -1,7 +1,9 @@
 """Which reflections refinement uses (MATH.md §8.2), and their weights.
 
 Checks the table against the experiments first: a reflection whose `id` has no experiment, or
-whose identifier disagrees with the experiment's, or a zero variance, is the user's error.
+whose identifier disagrees with the experiment's, a negative or non-finite variance, or a
+reflection whose three variances are all zero is the user's error.  A single zero variance gives
+that coordinate zero weight, as in dials.refine.
 """
 
 from __future__ import annotations
@@ -101,13 +103,13 @@ def select_observations(experiments: ExperimentList, table: ReflectionTable, con
     if not keep.any():
         raise InputError(f"{source}: no indexed reflections to refine (need the 'indexed' flag and a non-zero Miller index)")
 
-    bad_var = keep & ~np.all(np.isfinite(var) & (var > 0), axis=1)
+    bad_var = keep & ~np.all(np.isfinite(var) & (var >= 0), axis=1)
     if bad_var.any():
         i = int(np.flatnonzero(bad_var)[0])
         raise InputError(
-            f"{source}: {int(bad_var.sum())} indexed reflections have zero, negative or non-finite "
-            f"xyzobs.mm.variance (first: row {i}, {var[i].tolist()}); weights are 1/variance, so fix the "
-            f"centroid variances or flag those reflections excluded_for_refinement"
+            f"{source}: {int(bad_var.sum())} indexed reflections have negative or non-finite "
+            f"xyzobs.mm.variance (first: row {i}, {var[i].tolist()}); fix the centroid variances or "
+            f"flag those reflections excluded_for_refinement"
         )
 
     s1 = np.full((n, 3), np.nan)
@@ -139,6 +141,16 @@ def select_observations(experiments: ExperimentList, table: ReflectionTable, con
     info["n_close_to_spindle"] = n_spindle
     info["n_outside_scan"] = n_scan
 
+    # as dials.refine: a zero variance gives that coordinate zero weight, but a reflection with
+    # all three zero would carry no weight at all, which is taken as broken input
+    all_zero = keep & np.all(var == 0, axis=1)
+    if all_zero.any():
+        i = int(np.flatnonzero(all_zero)[0])
+        raise InputError(
+            f"{source}: {int(all_zero.sum())} indexed reflections have xyzobs.mm.variance zero in X, Y "
+            f"and phi (first: row {i}); weights are 1/variance, so fix the centroid variances or flag "
+            f"those reflections excluded_for_refinement"
+        )
     keep = _subsample(experiments, ids, keep, config)
     info["n_selected"] = int(keep.sum())
     if not keep.any():
@@ -146,7 +158,9 @@ def select_observations(experiments: ExperimentList, table: ReflectionTable, con
 
     info["excluded_rows"] = np.concatenate(excluded) if excluded else np.zeros(0, dtype=np.int64)
     rows = np.flatnonzero(keep)
-    obs = Observations.build(rows, ids[rows], panels[rows], miller[rows], entering[rows], xyz[rows], 1.0 / var[rows])
+    v = var[rows]
+    weights = np.divide(1.0, v, out=np.zeros_like(v), where=v > 0)
+    obs = Observations.build(rows, ids[rows], panels[rows], miller[rows], entering[rows], xyz[rows], weights)
     return obs, info
 
 

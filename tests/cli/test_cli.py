@@ -141,6 +141,27 @@ def test_zero_variances(workdir):
     _one_line_error(run(["refine", "start.expt", "zerovar.refl"], workdir), "zerovar.refl", "variance")
 
 
+def test_negative_variance(workdir):
+    t = read_reflections(str(workdir / "observed.refl"))
+    var = t["xyzobs.mm.variance"].copy()
+    var[7, 1] = -1e-6
+    t["xyzobs.mm.variance"] = var
+    write_reflections(t, str(workdir / "negvar.refl"))
+    _one_line_error(run(["refine", "start.expt", "negvar.refl"], workdir), "negvar.refl", "variance")
+
+
+def test_one_zero_variance_gives_that_coordinate_zero_weight(workdir):
+    """As dials.refine: only a reflection with all three variances zero is refused."""
+    t = read_reflections(str(workdir / "observed.refl"))
+    var = t["xyzobs.mm.variance"].copy()
+    var[::50, 2] = 0.0
+    t["xyzobs.mm.variance"] = var
+    write_reflections(t, str(workdir / "somezero.refl"))
+    r = run(["refine", "start.expt", "somezero.refl"], workdir)
+    assert r.returncode == 0, r.stderr
+    assert (workdir / "refined.expt").exists()
+
+
 def test_unknown_config_key(workdir):
     _one_line_error(run(["refine", "start.expt", "observed.refl", "detector.fixx=all"], workdir), "detector.fixx", "detector.fix")
     (workdir / "job.toml").write_text("[outlier]\nalgoritm = 'tukey'\n")

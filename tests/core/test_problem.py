@@ -60,3 +60,42 @@ def test_covariance_is_scaled_inverse(problem):
     V = problem.covariance(ev)
     s2 = ev.chi2 / ev.dof
     assert np.allclose(V @ ev.normal, s2 * np.eye(problem.n_params), atol=1e-8)
+
+
+def test_zero_variance_coordinate_has_no_weight(wedge, sim):
+    """A zero variance in one coordinate: that coordinate drops out of the target (dials.refine's
+    statistical weights), so moving its observation changes neither the objective nor the
+    normal equations, while the other coordinates of the same reflections still count."""
+    import copy
+
+    truth, predicted, start = wedge
+    table, _ = sim.noisy(truth, predicted, seed=12)
+    var = table["xyzobs.mm.variance"].copy()
+    var[::7, 2] = 0.0
+    table["xyzobs.mm.variance"] = var
+    cfg = build_config()
+
+    def evaluate(t):
+        experiments = copy.deepcopy(start)  # evaluating moves the models
+        obs, _ = select_observations(experiments, t, cfg)
+        p = RefinementProblem(experiments, obs, build_parameterisations(experiments, cfg), build_predictors(experiments),
+                              cfg["chunk_size"])
+        return obs, p.evaluate(p.get_x() + 0.01)
+
+    obs, ev = evaluate(table)
+    zero = var[obs.rows, 2] == 0
+    assert zero.any() and np.all(obs.weights[zero, 2] == 0) and np.all(obs.weights[~zero, 2] > 0)
+    np.testing.assert_allclose(obs.weights[zero, :2], 1.0 / var[obs.rows][zero, :2])
+    for k, expect_same in ((2, True), (0, False)):
+        moved = copy.copy(table)
+        moved.columns = dict(table.columns)
+        xyz = table["xyzobs.mm.value"].copy()
+        # (far enough inside the scan that no reflection crosses its ends)
+        rows = np.arange(0, table.nrows, 7)
+        lo, hi = start[0].scan.oscillation_range_rad
+        rows = rows[(xyz[rows, 2] > lo + 0.01) & (xyz[rows, 2] < hi - 0.01)]
+        xyz[rows, k] += 1e-3
+        moved["xyzobs.mm.value"] = xyz
+        _, ev2 = evaluate(moved)
+        assert (ev2.chi2 == pytest.approx(ev.chi2, rel=1e-12)) == expect_same, k
+        np.testing.assert_allclose(ev2.normal, ev.normal, rtol=1e-12)
