@@ -139,4 +139,5 @@ def merge_results(experiments: ExperimentList, table: ReflectionTable, parts: li
         config=config,
         rmsd_by_panel=rmsd_panel,
         panels=panels,
+        n_refined=sum(res.n_refined or 0 for *_, res in parts),
     )

@@ -53,6 +53,7 @@ class RefinementResult:
     rmsd_by_panel: list = field(default_factory=list)  # dicts: experiment, panel, n_reflections, rmsds
     panels: list = field(default_factory=list)  # dicts: detector, panel, offset_um, tilt_mrad, esds
     config: Optional[Config] = None
+    n_refined: Optional[int] = None  # independent values refined: a constraint group counts once
 
     def __str__(self) -> str:
         from .report import summary_text
@@ -103,20 +104,38 @@ def _convergence(experiments: ExperimentList, config: Config) -> Convergence:
 
 
 def _starved_groups(problem: RefinementProblem, need: int) -> list:
-    """(parameterisation, its free parameters, n reflections) for every parameter group with
-    fewer than `need` active reflections per parameter.  Columns of one parameterisation that
-    see the same reflections (one rigid detector group, or a whole model) form a group."""
+    """(parameterisation, its free parameters, n reflections, full columns) for every parameter
+    group with fewer than `need` active reflections per parameter.  Columns of one
+    parameterisation that see the same reflections (one rigid detector group, or a whole model)
+    form a group.  An equal-shift constraint group is one parameter, seen by the reflections of
+    all its members; starved, all its members are fixed (its entries name the first member's
+    parameterisation)."""
     counts = problem.columns_reflection_counts()
+    # which blocks of reflections each column sees: columns with the same blocks form a group
+    seen: list = [[] for _ in range(problem.n_full)]
+    for k, block in enumerate(problem.blocks):
+        for c in problem.block_columns(block):
+            seen[c].append(k)
+    constrained = problem.constraint_groups
+    in_constraint = {int(c) for g in constrained for c in g}
+    owner = np.repeat(np.arange(len(problem.parameterisations)), np.diff(problem.offsets))
     out = []
     for i, p in enumerate(problem.parameterisations):
         a = problem.offsets[i]
         free = p.free_parameters
         groups: dict = {}
         for j in range(p.num_free):
-            groups.setdefault(int(counts[a + j]), []).append(j)
-        for nref, cols in groups.items():
+            if a + j not in in_constraint:
+                groups.setdefault(tuple(seen[a + j]), []).append(j)
+        for cols in groups.values():
+            nref = int(counts[a + cols[0]])
             if nref < need * len(cols):
                 out.append((p, [free[j] for j in cols], nref, a + np.array(cols)))
+    for g in constrained:
+        nref = problem.reflections_touching(g)
+        if nref < need:
+            members = [problem.parameterisations[owner[c]].free_parameters[c - problem.offsets[owner[c]]] for c in g]
+            out.append((problem.parameterisations[owner[g[0]]], members, nref, g))
     return out
 
 
@@ -126,8 +145,11 @@ def _auto_reduce(problem: RefinementProblem, config: Config) -> list:
     starved = _starved_groups(problem, need)
     if not starved:
         return []
-    messages = [f"{', '.join(p.name + q.name for q in qs)}: {nref} reflections for {len(qs)} parameters"
-                for p, qs, nref, _ in starved]
+    constrained = {tuple(g) for g in problem.constraint_groups}
+    messages = [f"{', '.join(p.name + q.name for q in qs)}: {nref} reflections for "
+                + ("1 constrained parameter" if tuple(cols) in constrained
+                   else f"{len(qs)} parameter{'s' if len(qs) > 1 else ''}")
+                for p, qs, nref, cols in starved]
     if config["auto_reduction.action"] == "fail":
         raise InputError(
             "too few reflections to refine " + "; ".join(messages)
@@ -485,5 +507,6 @@ def _refine_set(experiments: ExperimentList, table: ReflectionTable, source: str
         covariance=cov,
         cells=cells,
         config=config,
+        n_refined=problem.n_params,
     )
     return res

@@ -43,7 +43,10 @@ def summary_text(res) -> str:
     for m in sel.get("auto_reduction", []):
         out.append(f"Auto-reduction: {m}")
     n_free = sum(1 for p in res.parameters if not p["fixed"])
-    out += ["", f"Engine {res.engine}: {n_free} parameters, {len(res.history)} rows; stopped: {res.stop_reason}", ""]
+    count = f"{n_free} parameters"
+    if res.n_refined is not None and res.n_refined != n_free:
+        count += f" ({res.n_refined} independent: constrained parameters move as one)"
+    out += ["", f"Engine {res.engine}: {count}, {len(res.history)} rows; stopped: {res.stop_reason}", ""]
     out.append(steps_table(res.history))
     out += ["", "RMSDs by experiment:", "   exp     nref   RMSD_X(px)   RMSD_Y(px)  RMSD_Z(images)"]
     for r in res.rmsd_by_experiment:
@@ -112,6 +115,7 @@ def summary_json(res) -> str:
         "rmsd_by_panel": res.rmsd_by_panel,
         "panels": res.panels,
         "parameters": res.parameters,
+        "n_refined_parameters": res.n_refined,
         "cells": res.cells,
         "selection": res.selection,
         "outliers": res.outliers,

@@ -151,3 +151,62 @@ def test_constraints_on_scan_varying_parameters_are_refused(sim):
     assert any(p.scan_varying for p in smoothed)
     with pytest.raises(InputError, match="Crystal1g_param_0, which varies along the scan"):
         build_equal_shift(smoothed, experiments, cfg)
+
+
+def test_auto_reduction_counts_a_constraint_group_once(p6m):
+    """Each module alone has too few reflections for its distance at this threshold, but the
+    constrained distance of all 60 sees every reflection: it is refined, not fixed."""
+    table, start = p6m
+    experiments = copy.deepcopy(start)
+    cfg = build_config(overrides=RUN)
+    obs, _ = select_observations(experiments, table, cfg)
+    problem = _problem(experiments, obs, build_parameterisations(experiments, cfg), build_predictors(experiments), cfg)
+    counts = problem.columns_reflection_counts()
+    dist_cols = [i for i, n in enumerate(problem.parameter_names) if n.endswith("Dist")]
+    need = int(counts[dist_cols].max()) + 1  # every module's distance alone is starved
+    assert need * 2 < len(obs)
+    options = {**RUN, "auto_reduction__min_nref_per_parameter": need, "auto_reduction__action": "fix"}
+    alone = xrefine.refine(copy.deepcopy(start), table, **options)
+    assert all(p["fixed"] for p in alone.parameters if p["name"].endswith("Dist"))
+    assert any("Dist" in m for m in alone.selection["auto_reduction"])
+    tied = xrefine.refine(copy.deepcopy(start), table, constraints=["Dist"], **options)
+    assert not any(p["fixed"] for p in tied.parameters if p["name"].endswith("Dist"))
+    assert not any("Dist" in m for m in tied.selection["auto_reduction"])
+    initial = _initial_distances(start)
+    shifts = np.array([p["value"] - initial[p["name"]] for p in tied.parameters if p["name"].endswith("Dist")])
+    assert abs(shifts[0]) > 1e-3 and np.allclose(shifts, shifts[0], rtol=0, atol=1e-10)
+    # the summary counts the 60 constrained distances once
+    n_free = sum(not p["fixed"] for p in tied.parameters)
+    assert tied.n_refined == n_free - 59
+    assert f"{n_free} parameters ({n_free - 59} independent" in str(tied)
+
+
+def test_a_starved_constraint_group_is_one_parameter(p6m):
+    """At a threshold no group meets, the message names each constrained group as one
+    parameter, and with action=fix all its members are fixed together."""
+    table, start = p6m
+    options = {**RUN, "auto_reduction__min_nref_per_parameter": 10 ** 7}
+    with pytest.raises(InputError, match=r"Detector1Group1Dist, Detector1Group2Dist, .*Detector1Group9Dist: "
+                                         r"\d+ reflections for 1 constrained parameter"):
+        xrefine.refine(copy.deepcopy(start), table, constraints=["Group?Dist"],
+                       **{**options, "auto_reduction__action": "fail"})
+
+
+def test_modules_with_equal_counts_are_not_one_group(p6m):
+    """Two modules that happen to hold the same number of reflections are still separate
+    parameter groups for auto-reduction (grouping is by the reflections seen, not the count)."""
+    from xrefine.refine import _starved_groups
+
+    table, start = p6m
+    experiments = copy.deepcopy(start)
+    cfg = build_config(overrides=RUN)
+    obs, _ = select_observations(experiments, table, cfg)
+    problem = _problem(experiments, obs, build_parameterisations(experiments, cfg), build_predictors(experiments), cfg)
+    counts = problem.columns_reflection_counts()
+    dist_cols = [i for i, n in enumerate(problem.parameter_names) if n.endswith("Dist")]
+    values, n_same = np.unique(counts[dist_cols], return_counts=True)
+    assert n_same.max() >= 2  # the case exists in this job
+    need = int(values[n_same >= 2].min())  # those modules have exactly enough each
+    starved = _starved_groups(problem, need)
+    assert all(len(qs) == 1 for _, qs, _, _ in starved if qs[0].name.endswith("Dist"))
+    assert all(nref < need for _, _, nref, _ in starved)
