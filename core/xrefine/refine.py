@@ -450,6 +450,7 @@ def _refine_set(experiments: ExperimentList, table: ReflectionTable, source: str
     outlier_info["protected"] = _protect_starved(problem, ev0.valid, config["auto_reduction.min_nref_per_parameter"])
     timings["outliers"] = time.perf_counter() - t
 
+    notes: list = []
     initial_states = {id(p): p.state().copy() for p in problem.parameterisations if p.kind == "detector.d"}
     pm = get_plugin_manager()
     pm.hook.xrefine_refinement_started(problem=problem, config=config)
@@ -464,7 +465,13 @@ def _refine_set(experiments: ExperimentList, table: ReflectionTable, source: str
     if scan_varying and static_first:
         timings["refine_static"] = time.perf_counter() - t
         params = make_scan_varying(problem.parameterisations, experiments, config, obs)
+        rows_static = {r.name or type(r).__name__: len(r.rows(problem).residuals) for r in problem.restraints}
         problem = _problem(experiments, obs, params, predictors, config)
+        rows_varying = {r.name or type(r).__name__: len(r.rows(problem).residuals) for r in problem.restraints}
+        for name, n in rows_static.items():
+            if rows_varying.get(name, 0) < n:
+                notes.append(f"restraint {name} acts in the static phase only ({n - rows_varying.get(name, 0)} of "
+                             f"its {n} rows are on parameters refined scan-varying)")
         reductions += _auto_reduce(problem, config)
         result = _run_cycles(problem, engine, convergence, detect, history, outlier_info, config, "scan-varying",
                              set_index=set_index)
@@ -501,7 +508,7 @@ def _refine_set(experiments: ExperimentList, table: ReflectionTable, source: str
         rmsd_by_panel=rmsd_by_panel(problem, final),
         panels=panel_movements(problem, initial_states, cov),
         engine=config["engine"],
-        selection={**selection, "auto_reduction": reductions},
+        selection={**selection, "auto_reduction": reductions, "notes": notes},
         outliers=outlier_info,
         timings=timings,
         covariance=cov,

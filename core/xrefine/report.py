@@ -42,6 +42,8 @@ def summary_text(res) -> str:
     out.append(line)
     for m in sel.get("auto_reduction", []):
         out.append(f"Auto-reduction: {m}")
+    for m in sel.get("notes", []):
+        out.append(f"Note: {m}")
     n_free = sum(1 for p in res.parameters if not p["fixed"])
     count = f"{n_free} parameters"
     if res.n_refined is not None and res.n_refined != n_free:

@@ -68,3 +68,19 @@ def test_tie_to_group_couples_experiments_that_share_no_model(sim):
     res = xrefine.refine(sim.start_for(truth, seed=5), table, restraints__tie_to_group__sigmas=[1e-4] * 3 + [0] * 3,
                          **RUN)
     assert group_spread(_cells(res)) < 1e-3
+
+
+def test_a_restraint_on_a_cell_that_becomes_scan_varying_is_reported(sim):
+    """dials.refine drops cell restraints when the cell is refined scan-varying; xrefine does
+    too, but says so in the summary (and the static phase is restrained)."""
+    truth = sim.small_truth(n_images=100)
+    table, _ = sim.noisy(truth, sim.predicted_for(truth), seed=6)
+    start = sim.start_for(truth, seed=6)
+    options = {"restraints__tie_to_target__values": [57.8, 57.8, 150.2, 90, 90, 90],
+               "restraints__tie_to_target__sigmas": [0.01, 0.01, 0.01, 0, 0, 0], "outlier__algorithm": "null"}
+    varying = xrefine.refine(start, table, scan_varying="auto", **options)
+    (note,) = varying.selection["notes"]
+    assert note.startswith("restraint Crystal1 cell tied to target") and "static phase only" in note
+    assert "Note: restraint Crystal1 cell tied to target" in str(varying)
+    static_cell = xrefine.refine(start, table, scan_varying="auto", crystal__unit_cell__force_static=True, **options)
+    assert static_cell.selection["notes"] == []
