@@ -435,7 +435,8 @@ def _refine_set(experiments: ExperimentList, table: ReflectionTable, source: str
         cand = ev.valid
         resid = np.where(cand[:, None], ev.xyz_calc - obs.xyz_obs, 0.0)
         rejected = detect_outliers(which, obs, resid, cand, experiments, config["outlier.block_width"],
-                                   config["outlier.minimum_number_of_reflections"])
+                                   config["outlier.minimum_number_of_reflections"],
+                                   config["outlier.separate_experiments"], config["outlier.separate_panels"])
         return rejected | ~cand
 
     detect = (lambda ev: detect_with(ev, final_detector)) if detector is not None else None
