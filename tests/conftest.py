@@ -22,10 +22,13 @@ def small_truth(seed=0, n_images=150, d_min=2.7, outlier_fraction=0.0):
 
 
 def predicted_for(truth):
+    """What the simulator observes: the predictions without systematic absences."""
     from xrefine.predict import predict_experiments
     from xrefine.refine import build_predictors
+    from xrefine.simulation import drop_systematic_absences
 
-    return predict_experiments(truth.experiments, build_predictors(truth.experiments), truth.d_min)
+    predicted = predict_experiments(truth.experiments, build_predictors(truth.experiments), truth.d_min)
+    return drop_systematic_absences(truth.experiments, predicted)
 
 
 def start_for(truth, seed=0):

@@ -292,6 +292,17 @@ class Panel:
     def size_mm(self) -> tuple:
         return (self.image_size[0] * self.pixel_size[0], self.image_size[1] * self.pixel_size[1])
 
+    def valid_extent_mm(self) -> np.ndarray:
+        """(width, height) mm within which a point is on the panel, as dxtbx judges it: the far
+        corner pixel (image_size) converted to millimetres, parallax correction included."""
+        return np.abs(self.px_to_mm(np.asarray(self.image_size, dtype=float))[0])
+
+    def corners_mm(self) -> np.ndarray:
+        """The four corner pixels (0, 0), (nx, 0), (0, ny), (nx, ny) in panel millimetres (4, 2),
+        parallax correction included (dxtbx's resolution at the corners uses these)."""
+        nx, ny = (float(v) for v in self.image_size)
+        return self.px_to_mm(np.array([[0.0, 0.0], [nx, 0.0], [0.0, ny], [nx, ny]]))
+
     def _parallax_offset(self, xy_mm: np.ndarray) -> np.ndarray:
         """The parallax shift (mm, fast and slow) of points xy_mm (n, 2) on this panel."""
         xy_mm = np.atleast_2d(xy_mm)

@@ -21,7 +21,7 @@ from .errors import InputError
 from .models import ExperimentList
 from .reflections import Flags, ReflectionTable
 
-__all__ = ["Truth", "simulate", "perturb", "observe"]
+__all__ = ["Truth", "simulate", "perturb", "observe", "drop_systematic_absences"]
 
 
 @dataclass
@@ -142,6 +142,23 @@ def observe(truth: Truth, predicted: ReflectionTable, rng: np.random.Generator, 
     return t.select(order), np.sort(inverse[out_rows])
 
 
+def drop_systematic_absences(experiments: ExperimentList, predicted: ReflectionTable) -> ReflectionTable:
+    """The predicted rows whose reflection is not systematically absent (centring, screw axes and
+    glides) in its crystal's space group.  Predictors keep screw-axis and glide absences, as
+    DIALS's do; a simulation must not observe them, because they have no intensity."""
+    import gemmi
+
+    ids = np.asarray(predicted["id"]).astype(np.int64)
+    hkl = np.asarray(predicted["miller_index"]).astype(np.int64)
+    keep = np.ones(predicted.nrows, dtype=bool)
+    for e, expt in enumerate(experiments):
+        rows = np.flatnonzero(ids == e)
+        if len(rows):
+            ops = gemmi.symops_from_hall(expt.crystal.space_group_hall_symbol)
+            keep[rows] = ~np.asarray(ops.systematic_absences(hkl[rows]), dtype=bool)
+    return predicted if keep.all() else predicted.select(np.flatnonzero(keep))
+
+
 def simulate(preset_name: str, out_dir: str, seed: int = 0) -> str:
     """Write DIR/truth.expt, DIR/start.expt, DIR/observed.refl and DIR/simulation.json."""
     from .io import atomic_write, write_experiments, write_reflections
@@ -156,7 +173,7 @@ def simulate(preset_name: str, out_dir: str, seed: int = 0) -> str:
     truth = presets[preset_name].build(seed)
     rng = np.random.default_rng([seed, 1])
     predictors = build_predictors(truth.experiments)
-    predicted = predict_experiments(truth.experiments, predictors, truth.d_min)
+    predicted = drop_systematic_absences(truth.experiments, predict_experiments(truth.experiments, predictors, truth.d_min))
     table, outlier_rows = observe(truth, predicted, rng)
 
     start = copy.deepcopy(truth.start_experiments if truth.start_experiments is not None else truth.experiments)

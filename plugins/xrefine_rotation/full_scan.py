@@ -14,7 +14,7 @@ from xrefine.models import Experiment
 from xrefine.reflections import Flags, ReflectionTable
 
 from .ewald import datum_basis, rotation_solutions
-from .symmetry import space_group_ops
+from .symmetry import lattice_absences, space_group_ops
 
 __all__ = ["predict_all", "detector_d_min", "miller_indices_to", "rays_to_table"]
 
@@ -23,13 +23,13 @@ _CANDIDATES_PER_CHUNK = 2_000_000
 
 
 def detector_d_min(experiment: Experiment) -> float:
-    """The highest resolution (smallest d, Angstrom) reached at any corner of any panel."""
+    """The highest resolution (smallest d, Angstrom) reached at any corner pixel of any panel
+    (dxtbx's Detector.get_max_resolution)."""
     s0 = experiment.beam.s0
     wavelength = 1.0 / np.linalg.norm(s0)
     d_min = np.inf
     for panel in experiment.detector:
-        w, h = panel.size_mm
-        corners = np.array([[0.0, 0.0], [w, 0.0], [0.0, h], [w, h]])
+        corners = panel.corners_mm()
         lab = panel.origin + corners[:, :1] * panel.fast + corners[:, 1:] * panel.slow
         cos_2theta = np.clip(unit(lab) @ unit(s0), -1.0, 1.0)
         sin_theta = np.sqrt(0.5 * (1.0 - cos_2theta))
@@ -62,15 +62,16 @@ def miller_indices_to(A: np.ndarray, d_min: float) -> np.ndarray:
 def predict_all(experiment: Experiment, d_min: Optional[float] = None) -> ReflectionTable:
     """Predict the whole scan of a rotation experiment.
 
-    Every Miller index to `d_min` (Angstrom; default `detector_d_min`) that is not a systematic
-    absence of the crystal's space group, at both Ewald solutions and on every turn of the scan
-    (scans longer than 360 degrees give the same reflection once per turn) with phi inside the
-    scan's oscillation range, that hits a panel: the first panel, in panel order, whose
-    [0, size_mm] bounds contain the intersection.
+    Every Miller index to `d_min` (Angstrom; default `detector_d_min`) that the lattice centring
+    does not extinguish (as DIALS: screw-axis and glide absences are predicted), at both Ewald
+    solutions and on every turn of the scan (scans longer than 360 degrees give the same
+    reflection once per turn) with phi inside the
+    scan's oscillation range, that hits a panel (the panel dxtbx would choose, see
+    `rays_to_table`).
 
-    If the crystal has `A_at_scan_points`, the beam `s0_at_scan_points` or the goniometer
-    `setting_rotation_at_scan_points` (one per scan point, num_images + 1), the scan is predicted
-    image by image between the models at the image's two ends, as DIALS's scan-varying
+    If the crystal has `A_at_scan_points` or the beam `s0_at_scan_points` (one per scan point,
+    num_images + 1), the scan is predicted image by image between the models at the image's two
+    ends (with the goniometer's `setting_rotation_at_scan_points` too, if it has them), as DIALS's scan-varying
     predictor does: see `scan_varying_prediction.predict_all_scan_varying`.
 
     Returns a ReflectionTable sorted by frame with miller_index, id (0), panel, entering, s1
@@ -91,7 +92,7 @@ def predict_all(experiment: Experiment, d_min: Optional[float] = None) -> Reflec
     A = crystal.A
 
     hkl = miller_indices_to(A, d_min)
-    hkl = hkl[~space_group_ops(crystal.space_group_hall_symbol).systematic_absences(hkl)]
+    hkl = hkl[~lattice_absences(space_group_ops(crystal.space_group_hall_symbol), hkl)]
 
     s0_datum = S.T @ s0
     M = datum_basis(gonio.rotation_axis, s0_datum)
@@ -120,19 +121,22 @@ def rays_to_table(
     experiment: Experiment, miller_index: np.ndarray, entering: np.ndarray, s1: np.ndarray, phi: np.ndarray
 ) -> ReflectionTable:
     """The predicted-reflection table of rays (s1 (n, 3) 1/Angstrom, phi (n,) rad) that hit a
-    panel: the first panel, in panel order, whose [0, size_mm] bounds contain the intersection
-    (rays that miss every panel are dropped).  Rows are sorted by frame (stably)."""
+    panel, as dxtbx's Detector.get_ray_intersection decides: among the panels whose bounds
+    [0, valid_extent_mm) contain the intersection, the one with the largest w (the third
+    component of D s1; the first such panel on a tie).  Rays that miss every panel are dropped.
+    Rows are sorted by frame (stably)."""
     panel_of = np.full(len(s1), -1)
     xy_mm = np.full((len(s1), 2), np.nan)
+    w_best = np.zeros(len(s1))
     for ip, panel in enumerate(experiment.detector):
-        todo = np.flatnonzero(panel_of < 0)
-        v = s1[todo] @ panel.D.T
+        v = s1 @ panel.D.T
         with np.errstate(invalid="ignore", divide="ignore"):
             xy = v[:, :2] / v[:, 2:]
-        w, h = panel.size_mm
-        hit = (v[:, 2] > 0) & (xy[:, 0] >= 0) & (xy[:, 0] <= w) & (xy[:, 1] >= 0) & (xy[:, 1] <= h)
-        panel_of[todo[hit]] = ip
-        xy_mm[todo[hit]] = xy[hit]
+        w, h = panel.valid_extent_mm()
+        hit = (v[:, 2] > w_best) & (xy[:, 0] >= 0) & (xy[:, 0] < w) & (xy[:, 1] >= 0) & (xy[:, 1] < h)
+        panel_of[hit] = ip
+        xy_mm[hit] = xy[hit]
+        w_best[hit] = v[hit, 2]
 
     scan = experiment.scan
     keep = np.flatnonzero(panel_of >= 0)

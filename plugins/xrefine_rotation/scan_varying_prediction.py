@@ -42,7 +42,7 @@ from xrefine.reflections import ReflectionTable
 
 from .ewald import datum_basis
 from .full_scan import miller_indices_to, rays_to_table
-from .symmetry import space_group_ops
+from .symmetry import lattice_absences, space_group_ops
 
 __all__ = ["ScanPointModels", "scan_point_models", "predict_all_scan_varying", "scan_point_setting_matrices"]
 
@@ -64,12 +64,13 @@ class ScanPointModels(NamedTuple):
 
 
 def scan_point_models(experiment: Experiment) -> Optional[ScanPointModels]:
-    """The models at every scan point if the crystal, beam or goniometer has scan points, else
-    None (static prediction).  Models without scan points contribute their static value.
+    """The models at every scan point if the crystal or the beam has scan points, else None
+    (static prediction).  Models without scan points contribute their static value; the
+    goniometer's scan points are used only together with the crystal's or the beam's, because
+    DIALS predicts statically when only the goniometer has them, and so does this.
 
     Raises InputError if a model's scan points are not one per image boundary (num_images + 1).
-    DIALS then silently predicts statically; it also predicts statically when only the
-    goniometer varies, which is honoured here.
+    (DIALS then silently predicts statically.)
     """
     crystal, beam, gonio, scan = experiment.crystal, experiment.beam, experiment.goniometer, experiment.scan
     if scan is None or gonio is None or experiment.is_still:
@@ -77,7 +78,7 @@ def scan_point_models(experiment: Experiment) -> Optional[ScanPointModels]:
     A = getattr(crystal, "A_at_scan_points", None)
     s0 = getattr(beam, "s0_at_scan_points", None)
     S = getattr(gonio, "setting_rotation_at_scan_points", None)
-    if A is None and s0 is None and S is None:
+    if A is None and s0 is None:
         return None
     n = scan.num_images + 1
     for name, value, shape in (("crystal A_at_scan_points", A, (3, 3)), ("beam s0_at_scan_points", s0, (3,)),
@@ -122,7 +123,7 @@ def predict_all_scan_varying(experiment: Experiment, d_min: float, models: ScanP
     ref = _Reference(experiment, models, phi_k, G, w)
     d_candidates = d_min / ref.max_stretch
     hkl = miller_indices_to(ref.A, d_candidates)
-    hkl = hkl[~space_group_ops(crystal.space_group_hall_symbol).systematic_absences(hkl)]
+    hkl = hkl[~lattice_absences(space_group_ops(crystal.space_group_hall_symbol), hkl)]
 
     crossings = []
     for a in range(0, len(hkl), _INDICES_PER_CHUNK):

@@ -42,6 +42,17 @@ def space_group_ops(hall_symbol: str) -> gemmi.GroupOps:
         ) from None
 
 
+def lattice_absences(ops: gemmi.GroupOps, hkl: np.ndarray) -> np.ndarray:
+    """True for the Miller indices (m, 3) the lattice centring extinguishes: h.t not an integer
+    for some centring translation t.  These are the only absences DIALS's predictors remove (they
+    generate indices in the derived Patterson group); screw-axis and glide absences are kept."""
+    cen = np.array(ops.cen_ops, dtype=np.int64).reshape(-1, 3)
+    hkl = np.asarray(hkl, dtype=np.int64)
+    if len(cen) <= 1:
+        return np.zeros(len(hkl), dtype=bool)
+    return np.any((hkl @ cen.T) % gemmi.Op.DEN != 0, axis=1)
+
+
 def rotation_parts(ops: gemmi.GroupOps) -> np.ndarray:
     """Integer rotation matrices (m, 3, 3) of the group, direct-space fractional convention.
 

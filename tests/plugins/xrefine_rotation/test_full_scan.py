@@ -76,26 +76,36 @@ def test_every_reflection_once_per_solution(sim):
     assert key == expected
 
 
-def test_systematic_absences_removed(sim):
+def test_only_centring_absences_are_removed(sim):
+    """As DIALS (indices generated in the derived Patterson group): screw-axis absences are
+    predicted, centring absences are not; the simulator drops both."""
+    from xrefine.simulation import drop_systematic_absences
+
     e = sim.make_experiment(lattice="orthorhombic")
     p1 = predict_all(e, 2.0)
     e.crystal.space_group_hall_symbol = " P 2ac 2ab"  # P 21 21 21
     p212121 = predict_all(e, 2.0)
-    absent = p1["miller_index"]
-    on_axis = np.sum(absent != 0, axis=1) == 1
-    odd = np.any(absent[on_axis] % 2 == 1, axis=1)
+    np.testing.assert_array_equal(p212121["miller_index"], p1["miller_index"])
+    hkl = p1["miller_index"]
+    on_axis = np.sum(hkl != 0, axis=1) == 1
+    odd = on_axis & np.any(hkl % 2 == 1, axis=1)
     assert odd.any()
-    assert p212121.nrows == p1.nrows - odd.sum()
-    hkl = p212121["miller_index"]
-    axial = hkl[np.sum(hkl != 0, axis=1) == 1]
+    observed = drop_systematic_absences([e], p212121)
+    assert observed.nrows == p1.nrows - odd.sum()
+    axial = observed["miller_index"][np.sum(observed["miller_index"] != 0, axis=1) == 1]
     assert np.all(axial % 2 == 0)
+    e.crystal.space_group_hall_symbol = " I 2 2"  # I 2 2 2: h + k + l odd extinguished
+    i222 = predict_all(e, 2.0)
+    assert i222.nrows == np.sum(hkl.sum(axis=1) % 2 == 0)
+    assert np.all(i222["miller_index"].sum(axis=1) % 2 == 0)
 
 
 def test_default_d_min_is_the_detector_corner(sim):
     e = sim.make_experiment()
     d_min = detector_d_min(e)
     panel = e.detector[0]
-    w, h = panel.size_mm
+    w, h = panel.size_mm  # (no parallax correction on this panel: the corner pixels are these)
+    assert not panel.parallax or panel.mu <= 0
     corners = [panel.origin + x * panel.fast + y * panel.slow for x in (0, w) for y in (0, h)]
     two_theta = max(np.arccos(unit(c) @ unit(e.beam.s0)) for c in corners)
     assert d_min == pytest.approx(e.beam.wavelength / (2 * np.sin(two_theta / 2)), rel=1e-12)
@@ -120,3 +130,33 @@ def test_first_panel_in_order_wins(sim):
     x_left = np.where(panel == 0, table["xyzcal.mm"][:, 0], table["xyzcal.mm"][:, 0] + quarter)
     np.testing.assert_array_equal(panel == 1, x_left > 2 * quarter)
     assert np.any((panel == 0) & (x_left > quarter))  # the overlap is populated
+
+
+def test_overlapping_panels_the_nearest_along_the_normal_wins(sim):
+    """dxtbx's Detector.get_ray_intersection: of the panels a ray meets, the one with the
+    largest w (D s1), i.e. the nearer panel, whatever the panel order."""
+    import copy
+
+    from xrefine.models import Detector, Panel
+
+    e = sim.make_experiment(image_range=(1, 300))
+    far = e.detector[0]
+    centre = far.origin + 0.5 * (far.size_mm[0] * far.fast + far.size_mm[1] * far.slow)
+    near_origin = 0.5 * centre - 0.25 * (far.size_mm[0] * far.fast + far.size_mm[1] * far.slow)
+    near = Panel("near", far.fast, far.slow, near_origin, far.image_size, far.pixel_size)
+    only_near = copy.deepcopy(e)
+    only_near.detector = Detector([copy.deepcopy(near)])
+    both = copy.deepcopy(e)
+    both.detector = Detector([copy.deepcopy(far), copy.deepcopy(near)])
+    t_near, t_both, t_far = predict_all(only_near, 2.5), predict_all(both, 2.5), predict_all(e, 2.5)
+
+    def keyed(t, panel=None):
+        rows = np.ones(t.nrows, bool) if panel is None else np.asarray(t["panel"]) == panel
+        return {(tuple(h), bool(en)): x for h, en, x in zip(t["miller_index"][rows], t["entering"][rows], t["xyzcal.px"][rows])}
+
+    on_near = keyed(t_both, 1)
+    assert on_near.keys() == keyed(t_near).keys() and len(on_near) > 100
+    for k, x in keyed(t_near).items():
+        np.testing.assert_allclose(on_near[k], x, rtol=0, atol=1e-9)
+    # the far panel keeps only what the near one does not cover
+    assert keyed(t_both, 0).keys() == keyed(t_far).keys() - on_near.keys()

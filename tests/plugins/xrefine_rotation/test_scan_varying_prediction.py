@@ -226,14 +226,30 @@ def test_constant_beam_scan_points_honoured(sim):
 
 
 def test_constant_setting_rotation_scan_points_honoured(sim):
+    """With the crystal at scan points too, constant goniometer scan points S predict as a
+    static setting rotation S does."""
     e = sim.make_experiment(image_range=(1, 900))
     S = rotation_matrix(unit([0.3, 1.0, 0.2]), 0.05)
     e.goniometer.setting_rotation_at_scan_points = constant(S, e.scan.num_images + 1)
+    e.crystal.A_at_scan_points = constant(e.crystal.A, e.scan.num_images + 1)
     varying = predict_all(e, 1.6)
     e.goniometer.setting_rotation_at_scan_points = None
+    e.crystal.A_at_scan_points = None
     e.goniometer.setting_rotation = S
     static = predict_all(e, 1.6)
     assert_close_to_static(static, varying, e)
+
+
+def test_goniometer_scan_points_alone_predict_statically(sim):
+    """DIALS's predictor goes scan-varying only when the crystal or the beam has scan points
+    (reflection_predictor.py); goniometer scan points alone are ignored, and so here."""
+    e = sim.make_experiment(image_range=(1, 300))
+    static = predict_all(e, 2.0)
+    e.goniometer.setting_rotation_at_scan_points = constant(rotation_matrix(unit([0.3, 1.0, 0.2]), 0.05), 301)
+    ignored = predict_all(e, 2.0)
+    for key in ("miller_index", "panel", "entering"):
+        np.testing.assert_array_equal(ignored[key], static[key])
+    np.testing.assert_array_equal(ignored["xyzcal.px"], static["xyzcal.px"])
 
 
 @pytest.mark.parametrize("which", ["beam", "goniometer", "all"])
@@ -251,7 +267,7 @@ def test_varying_beam_and_setting_match_dials_per_image_algorithm(sim, which):
     if which in ("goniometer", "all"):
         S = rotation_matrices(unit([0.0, 1.0, 1.0]), 4e-3 * np.sin(3 * x))
         e.goniometer.setting_rotation_at_scan_points = S
-    if which == "all":
+        # (goniometer scan points count only with the crystal's or the beam's, as in DIALS)
         e.crystal.A_at_scan_points = A
     table = predict_all(e, 1.8)
     assert_matches_reference(e, 1.8, table, A, s0, S, True)
