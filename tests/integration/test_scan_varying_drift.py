@@ -143,9 +143,10 @@ def test_scan_points_match_the_smoother_fitted_to_the_truth(drift, varying, exac
     within 2 esd of the closest the smoother can come to the true drift, its sample values
     fitted to the true curves by least squares.
 
-    For a correct estimator the expected fraction is 95.4 %; the curves are smooth (22 samples
-    each), so one data set's fraction scatters by a few per cent (seeds 0-6 measured 95.1-100 %
-    pooled, docs/benchmarks.md).  The chi-square of the sample differences from the same job fitted
+    For a correct estimator the expected fraction is 95.4 %; the points of a curve are strongly
+    correlated (22 samples each, and Phi2/Phi3 share a soft direction with the detector's Tau1),
+    so one data set's fraction scatters widely: over seeds 0-19 the pooled mean is 94.8 %, 15 of
+    20 seeds reach 95 %, and this seed 98.5 % (docs/benchmarks.md).  The chi-square of the sample differences from the same job fitted
     to exact centroids checks the esds themselves."""
     truth, start = drift[0], drift[1]
     t = np.arange(truth[0].scan.array_range[0], truth[0].scan.array_range[1] + 1, dtype=float)
