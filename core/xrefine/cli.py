@@ -1,7 +1,7 @@
 """The ``xrefine`` command: a thin shell over the Python API.
 
     xrefine refine EXPT REFL [key=value ...] [--config FILE]
-    xrefine predict EXPT [d_min=...] [output=predicted.refl]
+    xrefine predict EXPT [d_min=...] [force_static=true] [output=predicted.refl]
     xrefine simulate PRESET -o DIR [seed=N]
     xrefine bench SCENARIO --engines lm,scipy-trf --json FILE [seed=N] [key=value ...]
     xrefine plugins
@@ -127,15 +127,22 @@ def cmd_predict(argv) -> int:
     if len(positional) != 1:
         raise InputError("xrefine predict needs one .expt file: xrefine predict EXPT [d_min=...] [output=predicted.refl]")
     opts = {"d_min": Option("d_min", None, "float", "resolution limit", allow_none=True),
+            "force_static": Option("force_static", False, "bool", "ignore models at scan points"),
             "output": Option("output", "predicted.refl", "str", "output file")}
     values = {k: o.default for k, o in opts.items()}
     for a in kv:
         k, v = a.split("=", 1)
         if k not in opts:
-            raise InputError(f"unknown option {k!r} for predict; use d_min= or output=")
+            raise InputError(f"unknown option {k!r} for predict; use d_min=, force_static= or output=")
         values[k] = opts[k].parse(v, "command line")
     _check_outputs(positional, [values["output"]])
     experiments = read_experiments(positional[0])
+    if values["force_static"]:  # as dials.predict force_static=True: the static models only
+        for model, attr in [(e.crystal, "A_at_scan_points") for e in experiments] + \
+                [(e.beam, "s0_at_scan_points") for e in experiments] + \
+                [(e.goniometer, "setting_rotation_at_scan_points") for e in experiments]:
+            if model is not None and getattr(model, attr, None) is not None:
+                setattr(model, attr, None)
     table = predict_experiments(experiments, build_predictors(experiments), values["d_min"])
     write_reflections(table, values["output"])
     print(f"{table.nrows} reflections predicted, written to {values['output']}")

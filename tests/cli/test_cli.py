@@ -207,3 +207,35 @@ def test_bench_writes_rows(tmp_path):
         assert keys <= set(row)
         assert row["n_parameters"] == 12 and row["converged"] and row["peak_rss_mb"] > 10
         assert 0.15 < row["rmsd_x_px"] < 0.35
+
+
+def test_predict_force_static(tmp_path):
+    """A crystal with scan points predicts scan-varying; force_static=true uses the static
+    models only, exactly as if the scan points were absent."""
+    import copy
+
+    from xrefine.io import write_experiments
+    from xrefine_simulate.presets import thaumatin_720_drift, truncate_scan
+
+    truth = truncate_scan(thaumatin_720_drift(0), 60)
+    experiments = truth.experiments
+    # a drift large enough to move spots: the scan points turned by 2 mrad over the wedge
+    A = experiments[0].crystal.A_at_scan_points
+    turn = np.linspace(0.0, 2e-3, len(A))
+    c, s = np.cos(turn), np.sin(turn)
+    R = np.zeros((len(A), 3, 3))
+    R[:, 0, 0], R[:, 1, 1], R[:, 2, 2] = c, c, 1.0
+    R[:, 0, 1], R[:, 1, 0] = -s, s
+    experiments[0].crystal.A_at_scan_points = R @ A
+    write_experiments(experiments, str(tmp_path / "sv.expt"))
+    static = copy.deepcopy(experiments)
+    static[0].crystal.A_at_scan_points = None
+    write_experiments(static, str(tmp_path / "static.expt"))
+    for args in (["sv.expt", "output=a.refl"], ["sv.expt", "force_static=true", "output=b.refl"],
+                 ["static.expt", "output=c.refl"]):
+        r = run(["predict", *args, "d_min=3.0"], tmp_path)
+        assert r.returncode == 0, r.stderr
+    a, b, c = (read_reflections(str(tmp_path / f)) for f in ("a.refl", "b.refl", "c.refl"))
+    np.testing.assert_array_equal(b["miller_index"], c["miller_index"])
+    np.testing.assert_array_equal(b["xyzcal.px"], c["xyzcal.px"])
+    assert a.nrows != c.nrows or np.abs(a["xyzcal.px"] - c["xyzcal.px"]).max() > 0.5
