@@ -120,6 +120,7 @@ def cmd_refine(argv) -> int:
 def cmd_predict(argv) -> int:
     from .config import Option
     from .io import read_experiments, write_reflections
+    from .models import clear_scan_points
     from .refine import build_predictors
     from .predict import predict_experiments
 
@@ -138,11 +139,9 @@ def cmd_predict(argv) -> int:
     _check_outputs(positional, [values["output"]])
     experiments = read_experiments(positional[0])
     if values["force_static"]:  # as dials.predict force_static=True: the static models only
-        for model, attr in [(e.crystal, "A_at_scan_points") for e in experiments] + \
-                [(e.beam, "s0_at_scan_points") for e in experiments] + \
-                [(e.goniometer, "setting_rotation_at_scan_points") for e in experiments]:
-            if model is not None and getattr(model, attr, None) is not None:
-                setattr(model, attr, None)
+        for e in experiments:
+            for model in (e.crystal, e.beam, e.goniometer):
+                clear_scan_points(model)
     table = predict_experiments(experiments, build_predictors(experiments), values["d_min"])
     write_reflections(table, values["output"])
     print(f"{table.nrows} reflections predicted, written to {values['output']}")

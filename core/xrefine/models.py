@@ -30,6 +30,7 @@ __all__ = [
     "ExperimentList",
     "reciprocal_B_from_metric",
     "cell_parameters",
+    "clear_scan_points",
 ]
 
 
@@ -493,6 +494,18 @@ class Experiment:
     @property
     def is_still(self) -> bool:
         return self.goniometer is None or self.scan is None or self.scan.oscillation[1] == 0.0
+
+
+def clear_scan_points(model) -> None:
+    """Remove a model's models at scan points (crystal A_at_scan_points and its
+    B_covariance_at_scan_points, beam s0_at_scan_points, goniometer
+    setting_rotation_at_scan_points), leaving its static state."""
+    if model is None:
+        return
+    for attr in ("A_at_scan_points", "s0_at_scan_points", "setting_rotation_at_scan_points"):
+        if getattr(model, attr, None) is not None:
+            setattr(model, attr, None)
+    getattr(model, "extra", {}).pop("B_covariance_at_scan_points", None)
 
 
 class ExperimentList(list):

@@ -454,11 +454,3 @@ class RefinementProblem:
     def constraint_groups(self) -> list:
         """Full-vector columns of each equal-shift constraint group (sorted arrays)."""
         return [np.array(g, dtype=int) for g in self._groups]
-
-    def reflections_touching(self, columns) -> int:
-        """Number of active reflections whose Jacobian row includes any of `columns` (each
-        reflection counted once)."""
-        columns = np.asarray(columns, dtype=int)
-        o = self.obs
-        return int(sum(o.active[b[2]:b[3]].sum() for b in self._blocks
-                       if np.intersect1d(self.block_columns(b), columns).size))

@@ -110,12 +110,16 @@ def _starved_groups(problem: RefinementProblem, need: int) -> list:
     form a group.  An equal-shift constraint group is one parameter, seen by the reflections of
     all its members; starved, all its members are fixed (its entries name the first member's
     parameterisation)."""
-    counts = problem.columns_reflection_counts()
-    # which blocks of reflections each column sees: columns with the same blocks form a group
-    seen: list = [[] for _ in range(problem.n_full)]
+    # the blocks of reflections each column sees: columns with the same blocks form a group
+    active = [int(problem.obs.active[b[2]:b[3]].sum()) for b in problem.blocks]
+    seen: list = [set() for _ in range(problem.n_full)]
     for k, block in enumerate(problem.blocks):
         for c in problem.block_columns(block):
-            seen[c].append(k)
+            seen[c].add(k)
+
+    def n_reflections(columns) -> int:
+        return sum(active[k] for k in set().union(*(seen[c] for c in columns)))
+
     constrained = problem.constraint_groups
     in_constraint = {int(c) for g in constrained for c in g}
     owner = np.repeat(np.arange(len(problem.parameterisations)), np.diff(problem.offsets))
@@ -126,13 +130,13 @@ def _starved_groups(problem: RefinementProblem, need: int) -> list:
         groups: dict = {}
         for j in range(p.num_free):
             if a + j not in in_constraint:
-                groups.setdefault(tuple(seen[a + j]), []).append(j)
+                groups.setdefault(frozenset(seen[a + j]), []).append(j)
         for cols in groups.values():
-            nref = int(counts[a + cols[0]])
+            nref = n_reflections([a + cols[0]])
             if nref < need * len(cols):
                 out.append((p, [free[j] for j in cols], nref, a + np.array(cols)))
     for g in constrained:
-        nref = problem.reflections_touching(g)
+        nref = n_reflections(g)
         if nref < need:
             members = [problem.parameterisations[owner[c]].free_parameters[c - problem.offsets[owner[c]]] for c in g]
             out.append((problem.parameterisations[owner[g[0]]], members, nref, g))
@@ -316,6 +320,10 @@ def _extra_terms(params: list, experiments: ExperimentList, config: Config) -> t
     return restraints, constraints
 
 
+def _restraint_rows_by_name(problem: RefinementProblem) -> dict:
+    return {r.name or type(r).__name__: len(r.rows(problem).residuals) for r in problem.restraints}
+
+
 def _problem(experiments, obs, params, predictors, config) -> RefinementProblem:
     restraints, constraints = _extra_terms(params, experiments, config)
     return RefinementProblem(experiments, obs, params, predictors, config["chunk_size"], restraints, constraints)
@@ -466,9 +474,9 @@ def _refine_set(experiments: ExperimentList, table: ReflectionTable, source: str
     if scan_varying and static_first:
         timings["refine_static"] = time.perf_counter() - t
         params = make_scan_varying(problem.parameterisations, experiments, config, obs)
-        rows_static = {r.name or type(r).__name__: len(r.rows(problem).residuals) for r in problem.restraints}
+        rows_static = _restraint_rows_by_name(problem)
         problem = _problem(experiments, obs, params, predictors, config)
-        rows_varying = {r.name or type(r).__name__: len(r.rows(problem).residuals) for r in problem.restraints}
+        rows_varying = _restraint_rows_by_name(problem)
         for name, n in rows_static.items():
             if rows_varying.get(name, 0) < n:
                 notes.append(f"restraint {name} acts in the static phase only ({n - rows_varying.get(name, 0)} of "

@@ -13,7 +13,7 @@ from typing import Optional
 import numpy as np
 
 from .errors import InputError
-from .models import ExperimentList
+from .models import ExperimentList, clear_scan_points
 from .problem import Observations
 
 __all__ = ["SLOT_OF_KIND", "composition_frames", "make_scan_varying", "write_scan_points", "wants_scan_varying"]
@@ -116,11 +116,7 @@ def write_scan_points(params: list, offsets: np.ndarray, cov: Optional[np.ndarra
         varying = [p for _, p in model_params if p.scan_varying]
         model = model_params[0][1].model
         if not varying:
-            for attr in ("A_at_scan_points", "s0_at_scan_points", "setting_rotation_at_scan_points"):
-                if getattr(model, attr, None) is not None:
-                    setattr(model, attr, None)
-            if "B_covariance_at_scan_points" in getattr(model, "extra", {}):
-                del model.extra["B_covariance_at_scan_points"]
+            clear_scan_points(model)
             continue
         expt = next(experiments[e] for e in varying[0].experiment_ids if not experiments[e].is_still)
         t = _scan_points(expt)

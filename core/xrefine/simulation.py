@@ -18,7 +18,7 @@ from typing import Optional
 import numpy as np
 
 from .errors import InputError
-from .models import ExperimentList
+from .models import ExperimentList, clear_scan_points
 from .reflections import Flags, ReflectionTable
 
 __all__ = ["Truth", "simulate", "perturb", "observe", "drop_systematic_absences"]
@@ -179,10 +179,8 @@ def simulate(preset_name: str, out_dir: str, seed: int = 0) -> str:
     start = copy.deepcopy(truth.start_experiments if truth.start_experiments is not None else truth.experiments)
     # the truth may vary along the scan; an indexer's starting models know nothing of that
     for expt in start:
-        for model, attr in ((expt.crystal, "A_at_scan_points"), (expt.beam, "s0_at_scan_points"),
-                            (expt.goniometer, "setting_rotation_at_scan_points")):
-            if model is not None:
-                setattr(model, attr, None)
+        for model in (expt.crystal, expt.beam, expt.goniometer):
+            clear_scan_points(model)
     shifts = perturb(start, truth, np.random.default_rng([seed, 2]))
     # what an indexer leaves: observed s1 and entering flags from the starting models
     ids = table["id"].astype(np.int64)

@@ -236,11 +236,11 @@ def thaumatin_720_drift(seed: int) -> Truth:
     phi = np.deg2rad(expt.scan.oscillation[0] + expt.scan.oscillation[1] * np.arange(n_images + 1))
     omega = gauge_fixed_wobble(drift_wobble(x), phi, np.asarray(expt.goniometer.rotation_axis),
                                np.asarray(expt.beam.direction))
-    A = rotation_vector_matrices(omega) @ U0 @ B
+    turns = rotation_vector_matrices(omega)
+    A = turns @ U0 @ B
     crystal.set_A(A[0])
     crystal.A_at_scan_points = A
     truth.d_min = 2.3
-    turns = rotation_vector_matrices(omega)
     wobble = np.arccos(np.clip((np.trace(turns @ turns[0].T, axis1=1, axis2=2) - 1.0) / 2.0, -1.0, 1.0))
     truth.extra = {
         "static_model": "scan start (scan point 0)",
