@@ -132,22 +132,17 @@ def test_experiment_id_without_experiment(workdir):
     _one_line_error(run(["refine", "start.expt", "ids.refl"], workdir), "ids.refl", "id 3")
 
 
-def test_zero_variances(workdir):
+@pytest.mark.parametrize("name, row, value", [
+    ("zerovar", (10, slice(None)), 0.0),  # all three variances zero
+    ("negvar", (7, 1), -1e-6),
+])
+def test_bad_variances(workdir, name, row, value):
     t = read_reflections(str(workdir / "observed.refl"))
     var = t["xyzobs.mm.variance"].copy()
-    var[10] = 0.0
+    var[row] = value
     t["xyzobs.mm.variance"] = var
-    write_reflections(t, str(workdir / "zerovar.refl"))
-    _one_line_error(run(["refine", "start.expt", "zerovar.refl"], workdir), "zerovar.refl", "variance")
-
-
-def test_negative_variance(workdir):
-    t = read_reflections(str(workdir / "observed.refl"))
-    var = t["xyzobs.mm.variance"].copy()
-    var[7, 1] = -1e-6
-    t["xyzobs.mm.variance"] = var
-    write_reflections(t, str(workdir / "negvar.refl"))
-    _one_line_error(run(["refine", "start.expt", "negvar.refl"], workdir), "negvar.refl", "variance")
+    write_reflections(t, str(workdir / f"{name}.refl"))
+    _one_line_error(run(["refine", "start.expt", f"{name}.refl"], workdir), f"{name}.refl", "variance")
 
 
 def test_one_zero_variance_gives_that_coordinate_zero_weight(workdir):

@@ -153,18 +153,22 @@ def test_constraints_on_scan_varying_parameters_are_refused(sim):
         build_equal_shift(smoothed, experiments, cfg)
 
 
+def _unconstrained_problem(start, table):
+    experiments = copy.deepcopy(start)
+    cfg = build_config(overrides=RUN)
+    obs, _ = select_observations(experiments, table, cfg)
+    return _problem(experiments, obs, build_parameterisations(experiments, cfg), build_predictors(experiments), cfg)
+
+
 def test_auto_reduction_counts_a_constraint_group_once(p6m):
     """Each module alone has too few reflections for its distance at this threshold, but the
     constrained distance of all 60 sees every reflection: it is refined, not fixed."""
     table, start = p6m
-    experiments = copy.deepcopy(start)
-    cfg = build_config(overrides=RUN)
-    obs, _ = select_observations(experiments, table, cfg)
-    problem = _problem(experiments, obs, build_parameterisations(experiments, cfg), build_predictors(experiments), cfg)
+    problem = _unconstrained_problem(start, table)
     counts = problem.columns_reflection_counts()
     dist_cols = [i for i, n in enumerate(problem.parameter_names) if n.endswith("Dist")]
     need = int(counts[dist_cols].max()) + 1  # every module's distance alone is starved
-    assert need * 2 < len(obs)
+    assert need * 2 < len(problem.obs)
     options = {**RUN, "auto_reduction__min_nref_per_parameter": need, "auto_reduction__action": "fix"}
     alone = xrefine.refine(copy.deepcopy(start), table, **options)
     assert all(p["fixed"] for p in alone.parameters if p["name"].endswith("Dist"))
@@ -198,10 +202,7 @@ def test_modules_with_equal_counts_are_not_one_group(p6m):
     from xrefine.refine import _starved_groups
 
     table, start = p6m
-    experiments = copy.deepcopy(start)
-    cfg = build_config(overrides=RUN)
-    obs, _ = select_observations(experiments, table, cfg)
-    problem = _problem(experiments, obs, build_parameterisations(experiments, cfg), build_predictors(experiments), cfg)
+    problem = _unconstrained_problem(start, table)
     counts = problem.columns_reflection_counts()
     dist_cols = [i for i, n in enumerate(problem.parameter_names) if n.endswith("Dist")]
     values, n_same = np.unique(counts[dist_cols], return_counts=True)
