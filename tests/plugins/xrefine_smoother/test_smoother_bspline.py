@@ -16,6 +16,7 @@ from xrefine.problem import Observations, RefinementProblem
 
 from xrefine_rotation import RotationPredictor, predict_all
 from xrefine_smoother import BSplineSmoother, GaussianSmoother, ScanVaryingWrapper, check_sample_support, plugin, sample_support, with_supported_intervals
+from smoother_cases import frames_for
 
 KINDS = ("beam", "orientation", "unit_cell", "goniometer", "detector", "detector_groups")
 
@@ -148,36 +149,11 @@ def build(cases, kind, **kw):
     return expt, static, cases.wrap(static, expt, width, smoother_class=BSplineSmoother)
 
 
-def frames_for(wrapper, many: bool = True):
-    """Frames at every knot and coefficient centre, beyond both ends and, if `many`, across."""
-    s = wrapper.smoother
-    x0, x1 = s.x_range
-    z = np.concatenate([np.arange(0, s.num_intervals + 1), s.positions, [0.25, 1.7, s.num_intervals - 0.1]])
-    spread = np.linspace(x0, x1, 13) if many else []
-    return np.unique(np.concatenate([x0 + z * s.spacing, spread, [x0 - 2.0, x1 + 2.0]]))
-
-
 @pytest.mark.parametrize("kind", KINDS)
 def test_per_frame_derivatives_match_finite_differences(cases, kind):
     _, static, w = build(cases, kind)
     assert isinstance(w.smoother, BSplineSmoother) and w.smoother.num_values == 7
-    cases.offset_samples(w)
-    frames = frames_for(w, many=w.kind != "detector.d")
-    panels = range(len(w.model)) if w.kind == "detector.d" else [0]
-    columns = np.arange(w.num_free)
-
-    def states(x):
-        w.set_free_values(x)
-        w.prepare(frames)
-        return np.stack([w.states_at(frames, panel) for panel in panels], axis=1)
-
-    fd = cases.central_difference(states, w.get_free_values(), 1e-3)
-    w.prepare(frames)
-    analytic = np.stack([w.derivatives_at(frames, columns, panel) for panel in panels], axis=2)
-    cases.assert_columns_close(fd, analytic, rtol=1e-6, atol=1e-12, what=kind)
-    for i, panel in enumerate(panels):
-        moves = np.abs(analytic[:, :, i]).reshape(len(frames), len(columns), -1).max(axis=(0, 2)) > 0
-        assert np.array_equal(np.flatnonzero(moves), w.panel_columns(panel))
+    cases.check_per_frame_derivatives(w, kind)
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from xrefine.parameters import ScanVaryingParameterisation
+from smoother_cases import frames_for
 
 KINDS = ("beam", "orientation", "unit_cell", "goniometer", "detector", "detector_groups")
 
@@ -17,40 +18,11 @@ def build(cases, kind, **kw):
     return expt, static, cases.wrap(static, expt)
 
 
-def frames_for(wrapper, many: bool = True):
-    """Frames at every window boundary (integer normalised coordinate) and sample position,
-    beyond both ends of the scan and, if `many`, spread across it."""
-    s = wrapper.smoother
-    x0, x1 = s.x_range
-    z = np.concatenate([np.arange(0, s.num_intervals + 1), s.positions, [0.25, 1.7, s.num_intervals - 0.1]])
-    spread = np.linspace(x0, x1, 13) if many else []
-    return np.unique(np.concatenate([x0 + z * s.spacing, spread, [x0 - 2.0, x1 + 2.0]]))
-
-
 @pytest.mark.parametrize("kind", KINDS)
 def test_per_frame_derivatives_match_finite_differences(cases, kind):
     _, static, w = build(cases, kind)
     assert isinstance(w, ScanVaryingParameterisation) and w.kind == static.kind
-    cases.offset_samples(w)
-    # a detector is composed at every frame, which is slower: fewer frames
-    frames = frames_for(w, many=w.kind != "detector.d")
-    panels = range(len(w.model)) if w.kind == "detector.d" else [0]
-    columns = np.arange(w.num_free)
-
-    def states(x):  # (frames, panels, ...)
-        w.set_free_values(x)
-        w.prepare(frames)
-        return np.stack([w.states_at(frames, panel) for panel in panels], axis=1)
-
-    fd = cases.central_difference(states, w.get_free_values(), 1e-3)
-    w.prepare(frames)
-    analytic = np.stack([w.derivatives_at(frames, columns, panel) for panel in panels], axis=2)
-    assert fd.shape == analytic.shape
-    cases.assert_columns_close(fd, analytic, rtol=1e-6, atol=1e-12, what=kind)
-    for i, panel in enumerate(panels):
-        # exactly the panel's own columns move it, each somewhere in the scan
-        moves = np.abs(analytic[:, :, i]).reshape(len(frames), len(columns), -1).max(axis=(0, 2)) > 0
-        assert np.array_equal(np.flatnonzero(moves), w.panel_columns(panel))
+    cases.check_per_frame_derivatives(w, kind)
 
 
 @pytest.mark.parametrize("kind", KINDS)
