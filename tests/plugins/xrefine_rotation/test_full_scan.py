@@ -160,3 +160,23 @@ def test_overlapping_panels_the_nearest_along_the_normal_wins(sim):
         np.testing.assert_allclose(on_near[k], x, rtol=0, atol=1e-9)
     # the far panel keeps only what the near one does not cover
     assert keyed(t_both, 0).keys() == keyed(t_far).keys() - on_near.keys()
+
+
+def test_panel_bounds_and_corners_follow_dxtbx_with_parallax(sim):
+    """dxtbx judges a point on the panel by [0, |px_to_mm(image_size)|), parallax included, and
+    takes the resolution limit at the corner pixels converted the same way."""
+    e = sim.make_experiment(image_range=(1, 300))
+    panel = e.detector[0]
+    plain_d_min = detector_d_min(e)
+    panel.thickness, panel.mu, panel.parallax = 0.45, 3.9, True
+    w, h = panel.valid_extent_mm()
+    assert (w, h) != pytest.approx(panel.size_mm, rel=0, abs=1e-4)  # the correction matters
+    np.testing.assert_allclose([w, h], np.abs(panel.px_to_mm(np.array([panel.image_size], float))[0]))
+    d_min = detector_d_min(e)
+    assert d_min != plain_d_min
+    lab = panel.origin + panel.corners_mm() @ np.array([panel.fast, panel.slow])
+    two_theta = np.arccos(np.clip(lab @ unit(e.beam.s0) / np.linalg.norm(lab, axis=1), -1, 1)).max()
+    assert d_min == pytest.approx(e.beam.wavelength / (2 * np.sin(two_theta / 2)), rel=1e-12)
+    table = predict_all(e, 2.5)
+    xy = table["xyzcal.mm"][:, :2]
+    assert np.all((xy >= 0) & (xy < [w, h]))
