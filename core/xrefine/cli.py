@@ -2,7 +2,7 @@
 
     xrefine refine EXPT REFL [key=value ...] [--config FILE]
     xrefine predict EXPT [d_min=...] [force_static=true] [output=predicted.refl]
-    xrefine simulate PRESET -o DIR [seed=N]
+    xrefine simulate PRESET -o DIR [seed=N] [noise=N]
     xrefine bench SCENARIO --engines lm,scipy-trf --json FILE [seed=N] [key=value ...]
     xrefine plugins
     xrefine show-config
@@ -153,17 +153,17 @@ def cmd_simulate(argv) -> int:
 
     positional, kv, flags = _split(argv)
     if len(positional) != 1 or "-o" not in flags:
-        raise InputError("xrefine simulate needs a preset and an output folder: xrefine simulate PRESET -o DIR [seed=N]")
-    seed = 0
+        raise InputError("xrefine simulate needs a preset and an output folder: xrefine simulate PRESET -o DIR [seed=N] [noise=N]")
+    values = {"seed": 0, "noise": 0}
     for a in kv:
         k, v = a.split("=", 1)
-        if k != "seed":
-            raise InputError(f"unknown option {k!r} for simulate; only seed=N")
+        if k not in values:
+            raise InputError(f"unknown option {k!r} for simulate; only seed=N and noise=N")
         try:
-            seed = int(v)
+            values[k] = int(v)
         except ValueError:
-            raise InputError(f"seed={v!r} is not an integer") from None
-    info = simulate(positional[0], flags["-o"], seed)
+            raise InputError(f"{k}={v!r} is not an integer") from None
+    info = simulate(positional[0], flags["-o"], values["seed"], values["noise"])
     print(info)
     return 0
 

@@ -159,8 +159,12 @@ def drop_systematic_absences(experiments: ExperimentList, predicted: ReflectionT
     return predicted if keep.all() else predicted.select(np.flatnonzero(keep))
 
 
-def simulate(preset_name: str, out_dir: str, seed: int = 0) -> str:
-    """Write DIR/truth.expt, DIR/start.expt, DIR/observed.refl and DIR/simulation.json."""
+def simulate(preset_name: str, out_dir: str, seed: int = 0, noise: int = 0) -> str:
+    """Write DIR/truth.expt, DIR/start.expt, DIR/observed.refl and DIR/simulation.json.
+
+    `seed` fixes the truth, the start model and the centroid noise; `noise` > 0 draws the centroid
+    errors and gross outliers again (draw number `noise`) for the same truth and start model, which is
+    what a check of the esds needs."""
     from .io import atomic_write, write_experiments, write_reflections
     from .plugins import registrations
     from .predict import predict_experiments
@@ -171,7 +175,9 @@ def simulate(preset_name: str, out_dir: str, seed: int = 0) -> str:
     if preset_name not in presets:
         raise InputError(f"unknown simulation preset {preset_name!r}; choose one of: {', '.join(sorted(presets))}")
     truth = presets[preset_name].build(seed)
-    rng = np.random.default_rng([seed, 1])
+    if noise < 0:
+        raise InputError(f"noise={noise} must be 0 (the seed's own draw) or a positive draw number")
+    rng = np.random.default_rng([seed, 1] if noise == 0 else [seed, 1, noise])
     predictors = build_predictors(truth.experiments)
     predicted = drop_systematic_absences(truth.experiments, predict_experiments(truth.experiments, predictors, truth.d_min))
     table, outlier_rows = observe(truth, predicted, rng)
@@ -195,6 +201,7 @@ def simulate(preset_name: str, out_dir: str, seed: int = 0) -> str:
     facts = {
         "preset": preset_name,
         "seed": seed,
+        "noise": noise,
         "d_min": truth.d_min,
         "n_predicted": int(predicted.nrows),
         "n_observed": int(table.nrows),
@@ -203,5 +210,6 @@ def simulate(preset_name: str, out_dir: str, seed: int = 0) -> str:
         **truth.extra,
     }
     atomic_write(os.path.join(out_dir, "simulation.json"), (json.dumps(facts, indent=1) + "\n").encode())
-    return (f"{preset_name} seed {seed}: {table.nrows} observations ({len(outlier_rows)} gross outliers) "
+    draw = f" noise draw {noise}" if noise else ""
+    return (f"{preset_name} seed {seed}{draw}: {table.nrows} observations ({len(outlier_rows)} gross outliers) "
             f"written to {out_dir}/truth.expt, start.expt, observed.refl")

@@ -43,6 +43,23 @@ def test_simulate_is_deterministic(simulated, tmp_path):
     assert facts["seed"] == 3 and len(facts["gross_outlier_rows"]) > 0
 
 
+def test_simulate_noise_draw_keeps_truth_and_start(simulated, tmp_path):
+    """noise=N draws new centroid errors for the same truth and starting model."""
+    r = run(["simulate", "thaumatin-wedge", "-o", str(tmp_path), "seed=3", "noise=2"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "noise draw 2" in r.stdout
+    for f in ("truth.expt", "start.expt"):
+        assert digest(simulated / f) == digest(tmp_path / f)
+    a = read_reflections(str(simulated / "observed.refl"))
+    b = read_reflections(str(tmp_path / "observed.refl"))
+    assert a.nrows == b.nrows  # the same reflections are observed ...
+    assert not np.allclose(a["xyzobs.mm.value"], b["xyzobs.mm.value"])  # ... with other errors
+    assert json.loads((tmp_path / "simulation.json").read_text())["noise"] == 2
+    for bad in ("noise=-1", "noise=x", "nosie=1"):
+        r = run(["simulate", "thaumatin-wedge", "-o", str(tmp_path / "x"), bad], tmp_path)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, (bad, r.stderr)
+
+
 def test_refine_writes_everything(simulated, tmp_path):
     for f in ("start.expt", "observed.refl"):
         shutil.copy(simulated / f, tmp_path / f)
