@@ -67,7 +67,7 @@ def panel_movements(problem, initial_states: dict, cov: Optional[np.ndarray]) ->
             tilt = 0.5 * (np.cross(f0, f) + np.cross(s0, s) + np.cross(n0, n))
             tilt_mrad = 1000.0 * basis @ tilt
             entry = {"detector": p.name, "panel": panel, "offset_um": offset_um.tolist(), "tilt_mrad": tilt_mrad.tolist(),
-                     "offset_esd_um": None, "tilt_esd_mrad": None}
+                     "offset_esd_um": None, "tilt_esd_mrad": None, "offset_cov_um2": None, "tilt_cov_mrad2": None}
             cols = p.panel_columns(panel)
             if V is not None and len(cols):
                 df = dd[cols, panel, :, 0]
@@ -77,7 +77,13 @@ def panel_movements(problem, initial_states: dict, cov: Optional[np.ndarray]) ->
                 g_off = 1000.0 * do @ basis.T  # (k, 3)
                 g_tilt = 1000.0 * 0.5 * (np.cross(f0, df) + np.cross(s0, ds) + np.cross(n0, dn)) @ basis.T
                 Vp = V[np.ix_(cols, cols)]
-                entry["offset_esd_um"] = np.sqrt(np.maximum(np.einsum("ki,kl,li->i", g_off, Vp, g_off), 0)).tolist()
-                entry["tilt_esd_mrad"] = np.sqrt(np.maximum(np.einsum("ki,kl,li->i", g_tilt, Vp, g_tilt), 0)).tolist()
+                c_off = g_off.T @ Vp @ g_off
+                c_tilt = g_tilt.T @ Vp @ g_tilt
+                entry["offset_esd_um"] = np.sqrt(np.maximum(np.diag(c_off), 0)).tolist()
+                entry["tilt_esd_mrad"] = np.sqrt(np.maximum(np.diag(c_tilt), 0)).tolist()
+                # the full 3 x 3 covariances: a module's fast offset and its offset along the
+                # normal are strongly correlated off-centre, so a joint test needs them
+                entry["offset_cov_um2"] = (0.5 * (c_off + c_off.T)).tolist()
+                entry["tilt_cov_mrad2"] = (0.5 * (c_tilt + c_tilt.T)).tolist()
             out.append(entry)
     return out
