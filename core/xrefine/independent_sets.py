@@ -79,6 +79,12 @@ def _renamer(experiments: ExperimentList, members: list):
     return rename
 
 
+def _renumber_message(text: str, rename, members: list) -> str:
+    """A set's auto-reduction message with model names and experiment ids numbered over the job."""
+    text = re.sub(r"\b(?:Beam|Detector|Goniometer|Crystal)\d+\w*", lambda m: rename(m.group(0)), text)
+    return re.sub(r"\bexperiment (\d+)", lambda m: f"experiment {members[int(m.group(1))]}", text)
+
+
 def _sum_dicts(dicts: list) -> dict:
     out: dict = {}
     for d in dicts:
@@ -109,8 +115,10 @@ def merge_results(experiments: ExperimentList, table: ReflectionTable, parts: li
     out_table["flags"] = flags
 
     parameters, rmsd_exp, rmsd_panel, panels, cells, history, reasons, covs = [], [], [], [], [], [], [], []
+    reductions = []
     for k, (members, rows, res) in enumerate(parts):
         rename = _renamer(experiments, members)
+        reductions += [_renumber_message(m, rename, members) for m in res.selection.get("auto_reduction", [])]
         parameters += [{**p, "name": rename(p["name"])} for p in res.parameters]
         rmsd_exp += [{**r, "experiment": members[r["experiment"]]} for r in res.rmsd_by_experiment]
         rmsd_panel += [{**r, "experiment": members[r["experiment"]], "detector": rename(r["detector"])}
@@ -131,7 +139,8 @@ def merge_results(experiments: ExperimentList, table: ReflectionTable, parts: li
         converged=all(res.converged for *_, res in parts),
         rmsd_by_experiment=rmsd_exp,
         engine=config["engine"],
-        selection={**_sum_dicts([res.selection for *_, res in parts]), "independent_sets": [m for m, *_ in parts]},
+        selection={**_sum_dicts([res.selection for *_, res in parts]), "auto_reduction": reductions,
+                   "independent_sets": [m for m, *_ in parts]},
         outliers=_sum_dicts([res.outliers for *_, res in parts]),
         timings=_sum_dicts([res.timings for *_, res in parts]),
         covariance=scipy.linalg.block_diag(*covs) if covs else None,

@@ -32,7 +32,9 @@ class Observations:
     rows: indices into the user's reflection table; xyz_obs: (X mm, Y mm, phi rad);
     weights: (n, 3) 1/variance; active: False for rows currently rejected as outliers;
     frame: the scan frame at which scan-varying models are composed for each row (set by the
-    orchestration from `compose_model_per`; NaN until then).
+    orchestration from `compose_model_per`; NaN until then); removed: True for rows that
+    auto-reduction (action=remove) took out of refinement for good: they stay inactive whatever
+    outlier detection decides.
     """
 
     rows: np.ndarray
@@ -44,6 +46,11 @@ class Observations:
     weights: np.ndarray
     active: np.ndarray
     frame: Optional[np.ndarray] = None
+    removed: Optional[np.ndarray] = None
+
+    def __post_init__(self):
+        if self.removed is None:
+            self.removed = np.zeros(len(self.rows), dtype=bool)
 
     @classmethod
     def build(cls, rows, experiment, panel, miller, entering, xyz_obs, weights) -> "Observations":

@@ -9,6 +9,7 @@ esds -> refined models and reflections.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Optional
@@ -20,7 +21,7 @@ from .config import Config, build_config
 from .engine import Convergence, StepRecord
 from .errors import InputError
 from .models import ExperimentList
-from .outliers import detect_outliers
+from .outliers import detect_outliers, resolve_block_widths
 from .panel_report import panel_movements, rmsd_by_panel
 from .plugins import get_plugin_manager, registrations
 from .problem import Observations, RefinementProblem
@@ -143,27 +144,91 @@ def _starved_groups(problem: RefinementProblem, need: int) -> list:
     return out
 
 
-def _auto_reduce(problem: RefinementProblem, config: Config) -> list:
-    """Fix (or refuse) parameter groups with too few reflections; returns messages."""
-    need = config["auto_reduction.min_nref_per_parameter"]
-    starved = _starved_groups(problem, need)
-    if not starved:
-        return []
+def _describe_starved(problem: RefinementProblem, starved: list) -> list:
+    """One text per starved group: its parameters, its reflections and its parameter count."""
     constrained = {tuple(g) for g in problem.constraint_groups}
-    messages = [f"{', '.join(p.name + q.name for q in qs)}: {nref} reflections for "
-                + ("1 constrained parameter" if tuple(cols) in constrained
-                   else f"{len(qs)} parameter{'s' if len(qs) > 1 else ''}")
-                for p, qs, nref, cols in starved]
-    if config["auto_reduction.action"] == "fail":
-        raise InputError(
-            "too few reflections to refine " + "; ".join(messages)
-            + f" (need {need} per parameter); set auto_reduction.action=fix, fix those parameters, or add reflections"
-        )
-    for _, qs, _, _ in starved:
-        for q in qs:
-            q.fixed = True
-    problem.refresh()
-    return [f"fixed {m}" for m in messages]
+    return [f"{', '.join(p.name + q.name for q in qs)}: {nref} reflections for "
+            + ("1 constrained parameter" if tuple(cols) in constrained
+               else f"{len(qs)} parameter{'s' if len(qs) > 1 else ''}")
+            for p, qs, nref, cols in starved]
+
+
+def _rows_seeing(problem: RefinementProblem, columns: np.ndarray) -> np.ndarray:
+    """Mask of the observation rows whose predictions depend on any of the full-vector
+    `columns`: every row of each block that has one of them among its columns."""
+    mask = np.zeros(len(problem.obs), dtype=bool)
+    for block in problem.blocks:
+        if np.isin(problem.block_columns(block), columns).any():
+            mask[block[2]:block[3]] = True
+    return mask
+
+
+def _where(obs: Observations, rows: np.ndarray, before: np.ndarray) -> str:
+    """Where the removed `rows` (mask) were, by experiment: all of its reflections (those in
+    `before`, the rows not removed before), or how many on which panels."""
+    parts = []
+    for e in np.unique(obs.experiment[rows]):
+        sel = rows & (obs.experiment == e)
+        n = int(sel.sum())
+        if n == int((before & (obs.experiment == e)).sum()):
+            parts.append(f"experiment {e}: all {n}")
+            continue
+        panels = np.unique(obs.panel[sel])
+        on = (f"panel {panels[0]}" if len(panels) == 1 else f"{len(panels)} panels" if len(panels) > 6
+              else "panels " + ", ".join(str(k) for k in panels))
+        parts.append(f"experiment {e}: {n} on {on}")
+    return "; ".join(parts)
+
+
+def _auto_reduce(problem: RefinementProblem, config: Config) -> list:
+    """Fix (or refuse) parameter groups with too few reflections; returns messages.
+
+    With action=remove, the reflections whose predictions depend on a fixed group are also
+    taken out of refinement for good (`obs.removed`), as dials.refine does; a removal can starve
+    other groups, so the check repeats until no group is starved."""
+    need = config["auto_reduction.min_nref_per_parameter"]
+    action = config["auto_reduction.action"]
+    obs = problem.obs
+    messages, fixed = [], []
+    while True:
+        starved = _starved_groups(problem, need)
+        if not starved:
+            return messages
+        described = _describe_starved(problem, starved)
+        if action == "fail":
+            raise InputError(
+                "too few reflections to refine " + "; ".join(described)
+                + f" (need {need} per parameter); set auto_reduction.action=fix, fix those parameters, or add reflections"
+            )
+        depending = _rows_seeing(problem, np.concatenate([c for *_, c in starved])) if action == "remove" else None
+        for _, qs, _, _ in starved:
+            for q in qs:
+                q.fixed = True
+        problem.refresh()
+        messages += [f"fixed {m}" for m in described]
+        if action != "remove":
+            return messages
+        fixed += described
+        before = ~obs.removed
+        new = depending & before
+        obs.removed |= depending
+        obs.active &= before & ~depending
+        if not obs.active.any():
+            raise InputError(
+                "auto_reduction.action=remove left no reflections to refine: it fixed " + "; ".join(fixed)
+                + f" (need {need} per parameter) and removed the reflections that depend on them; "
+                "set auto_reduction.action=fix, lower auto_reduction.min_nref_per_parameter, or add reflections"
+            )
+        if problem.n_params == 0:
+            raise InputError(
+                "nothing to refine: auto_reduction.action=remove fixed every parameter (" + "; ".join(fixed)
+                + f"; need {need} per parameter); set auto_reduction.action=fix or add reflections"
+            )
+        if new.any():
+            messages.append(f"removed {int(new.sum())} reflections that depend on the parameters fixed above "
+                            f"({_where(obs, new, before)})")
+            emptied = [int(e) for e in np.unique(obs.experiment[new]) if obs.removed[obs.experiment == e].all()]
+            messages += [f"experiment {e} has no reflections left in refinement" for e in emptied]
 
 
 def _protect_starved(problem: RefinementProblem, candidates: np.ndarray, need: int) -> int:
@@ -173,12 +238,10 @@ def _protect_starved(problem: RefinementProblem, candidates: np.ndarray, need: i
     starved = _starved_groups(problem, need)
     if not starved:
         return 0
-    cols = np.concatenate([c for *_, c in starved])
     o = problem.obs
     before = int(o.active.sum())
-    for block in problem.blocks:
-        if np.intersect1d(problem.block_columns(block), cols).size:
-            o.active[block[2]:block[3]] |= candidates[block[2]:block[3]]
+    # reflections removed by auto-reduction (action=remove) stay out
+    o.active |= _rows_seeing(problem, np.concatenate([c for *_, c in starved])) & candidates & ~o.removed
     return int(o.active.sum()) - before
 
 
@@ -329,11 +392,16 @@ def _problem(experiments, obs, params, predictors, config) -> RefinementProblem:
     return RefinementProblem(experiments, obs, params, predictors, config["chunk_size"], restraints, constraints)
 
 
+def _without_removed(ev, obs: Observations):
+    """`ev` as outlier detection should see it: rows removed by auto-reduction are no candidates."""
+    return dataclasses.replace(ev, valid=ev.valid & ~obs.removed) if obs.removed.any() else ev
+
+
 def _run_cycles(problem, engine, convergence, detect, history, outlier_info, config, phase: str, redetect: bool = True,
-                set_index: int = 0):
+                set_index: int = 0, reductions: Optional[list] = None):
     """Engine runs separated by outlier re-detection on the converged model (restoring wrongly
     rejected reflections), until the outlier set is stable or outlier.max_cycles is reached
-    (one run only when `redetect` is False)."""
+    (one run only when `redetect` is False).  Auto-reduction messages go to `reductions`."""
     cycle = 0
     while True:
         offset = history[-1].step if history else 0
@@ -352,16 +420,18 @@ def _run_cycles(problem, engine, convergence, detect, history, outlier_info, con
         cycle += 1
         if detect is None or not redetect or not config["outlier.reject_again"] or cycle >= config["outlier.max_cycles"]:
             return result
-        ev = problem.evaluate(problem.get_x(), derivatives=False)
-        new_rejected = detect(ev)
         obs = problem.obs
+        ev = problem.evaluate(problem.get_x(), derivatives=False)
+        new_rejected = detect(_without_removed(ev, obs))  # removed rows come back as rejected
         if np.array_equal(new_rejected, ~obs.active):
             return result
         outlier_info.setdefault("cycles", []).append(
-            {"phase": phase, "rejected": int(new_rejected.sum()), "restored": int((~obs.active & ~new_rejected).sum()),
-             "newly_rejected": int((obs.active & new_rejected).sum())})
-        obs.active = ~new_rejected
-        _auto_reduce(problem, config)
+            {"phase": phase, "rejected": int((new_rejected & ~obs.removed).sum()),
+             "restored": int((~obs.active & ~new_rejected).sum()), "newly_rejected": int((obs.active & new_rejected).sum())})
+        obs.active = ~new_rejected & ~obs.removed
+        messages = _auto_reduce(problem, config)
+        if reductions is not None:
+            reductions += messages
 
 
 def refine(experiments, reflections, *, config: Optional[Config] = None, config_file: Optional[str] = None,
@@ -439,10 +509,12 @@ def _refine_set(experiments: ExperimentList, table: ReflectionTable, source: str
         detector = detectors[algorithm](config)
         final_detector = detectors[algorithm](config, converged=True)
 
+    block_widths = None  # outlier.block_width resolved on the starting model (below), kept for re-detection
+
     def detect_with(ev, which):
         cand = ev.valid
         resid = np.where(cand[:, None], ev.xyz_calc - obs.xyz_obs, 0.0)
-        rejected = detect_outliers(which, obs, resid, cand, experiments, config["outlier.block_width"],
+        rejected = detect_outliers(which, obs, resid, cand, experiments, block_widths,
                                    config["outlier.minimum_number_of_reflections"],
                                    config["outlier.separate_experiments"], config["outlier.separate_panels"])
         return rejected | ~cand
@@ -453,8 +525,11 @@ def _refine_set(experiments: ExperimentList, table: ReflectionTable, source: str
     reductions = _auto_reduce(problem, config)
     if problem.n_params == 0:
         raise InputError("nothing to refine: every parameter is fixed")
+    outlier_info = {"no_prediction": int((~ev0.valid).sum())}
+    ev0 = _without_removed(ev0, obs)
+    block_widths = resolve_block_widths(config["outlier.block_width"], obs, ev0.valid, experiments)
     rejected = detect_with(ev0, detector) if detector is not None else ~ev0.valid
-    outlier_info = {"initial": int((rejected & ev0.valid).sum()), "no_prediction": int((~ev0.valid).sum())}
+    outlier_info = {"initial": int((rejected & ev0.valid).sum()), **outlier_info}
     obs.active = ~rejected
     outlier_info["protected"] = _protect_starved(problem, ev0.valid, config["auto_reduction.min_nref_per_parameter"])
     timings["outliers"] = time.perf_counter() - t
@@ -470,7 +545,7 @@ def _refine_set(experiments: ExperimentList, table: ReflectionTable, source: str
     # re-detected only once the scan-varying model has converged
     result = _run_cycles(problem, engine, convergence, detect, history, outlier_info, config,
                          "static" if static_first else "scan-varying", redetect=not (scan_varying and static_first),
-                         set_index=set_index)
+                         set_index=set_index, reductions=reductions)
     if scan_varying and static_first:
         timings["refine_static"] = time.perf_counter() - t
         params = make_scan_varying(problem.parameterisations, experiments, config, obs)
@@ -483,7 +558,7 @@ def _refine_set(experiments: ExperimentList, table: ReflectionTable, source: str
                              f"its {n} rows are on parameters refined scan-varying)")
         reductions += _auto_reduce(problem, config)
         result = _run_cycles(problem, engine, convergence, detect, history, outlier_info, config, "scan-varying",
-                             set_index=set_index)
+                             set_index=set_index, reductions=reductions)
     timings["refine"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -493,9 +568,10 @@ def _refine_set(experiments: ExperimentList, table: ReflectionTable, source: str
     cov = problem.covariance(final)
     cells = _propagate_esds(problem, cov, experiments)
     write_scan_points(problem.parameterisations, problem.offsets, cov, experiments)
-    outlier_info["final"] = int((~obs.active & final.valid).sum())
+    # reflections removed by auto-reduction are neither used nor outliers
+    outlier_info["final"] = int((~obs.active & final.valid & ~obs.removed).sum())
     used_rows = obs.rows[final.used]
-    outlier_rows = obs.rows[~obs.active & final.valid]
+    outlier_rows = obs.rows[~obs.active & final.valid & ~obs.removed]
     excluded_rows = selection.pop("excluded_rows")
     out_table = _write_predictions(experiments, table, predictors, used_rows, outlier_rows, excluded_rows,
                                    problem.parameterisations, config)
