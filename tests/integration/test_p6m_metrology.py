@@ -75,7 +75,8 @@ def test_module_offsets_within_their_covariance_ellipsoids(p6m):
 def test_rmsds_fall_from_rigid_to_noise(p6m):
     _, modules, rigid = p6m
     r_rigid, r_mod = rigid.rmsd_by_experiment[0], modules.rmsd_by_experiment[0]
-    assert r_rigid["rmsd_x_px"] > 0.3 and r_rigid["rmsd_y_px"] > 0.3
+    assert r_rigid["rmsd_x_px"] > 0.28 and r_rigid["rmsd_y_px"] > 0.28  # the noise is 0.25
+    assert min(r_rigid["rmsd_x_px"] / r_mod["rmsd_x_px"], r_rigid["rmsd_y_px"] / r_mod["rmsd_y_px"]) > 1.15
     for k in ("rmsd_x_px", "rmsd_y_px", "rmsd_z_images"):
         assert 0.23 < r_mod[k] < 0.27, (k, r_mod[k])
     assert len(modules.rmsd_by_panel) == 60
