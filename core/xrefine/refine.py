@@ -9,7 +9,6 @@ esds -> refined models and reflections.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Optional
@@ -166,18 +165,25 @@ def _rows_seeing(problem: RefinementProblem, columns: np.ndarray) -> np.ndarray:
 def _where(obs: Observations, rows: np.ndarray, before: np.ndarray) -> str:
     """Where the removed `rows` (mask) were, by experiment: all of its reflections (those in
     `before`, the rows not removed before), or how many on which panels."""
+    n_exp = int(obs.experiment.max()) + 1
+    n_rows = np.bincount(obs.experiment[rows], minlength=n_exp)
+    n_before = np.bincount(obs.experiment[before], minlength=n_exp)
+    pairs = np.unique(np.column_stack([obs.experiment[rows], obs.panel[rows]]), axis=0)  # sorted by experiment
     parts = []
-    for e in np.unique(obs.experiment[rows]):
-        sel = rows & (obs.experiment == e)
-        n = int(sel.sum())
-        if n == int((before & (obs.experiment == e)).sum()):
-            parts.append(f"experiment {e}: all {n}")
+    for e, panels in zip(*_groups(pairs)):
+        if n_rows[e] == n_before[e]:
+            parts.append(f"experiment {e}: all {n_rows[e]}")
             continue
-        panels = np.unique(obs.panel[sel])
         on = (f"panel {panels[0]}" if len(panels) == 1 else f"{len(panels)} panels" if len(panels) > 6
               else "panels " + ", ".join(str(k) for k in panels))
-        parts.append(f"experiment {e}: {n} on {on}")
+        parts.append(f"experiment {e}: {n_rows[e]} on {on}")
     return "; ".join(parts)
+
+
+def _groups(pairs: np.ndarray) -> tuple:
+    """(keys, value arrays) of (key, value) rows sorted by key."""
+    keys, starts = np.unique(pairs[:, 0], return_index=True)
+    return keys, np.split(pairs[:, 1], starts[1:])
 
 
 def _auto_reduce(problem: RefinementProblem, config: Config) -> list:
@@ -227,8 +233,10 @@ def _auto_reduce(problem: RefinementProblem, config: Config) -> list:
         if new.any():
             messages.append(f"removed {int(new.sum())} reflections that depend on the parameters fixed above "
                             f"({_where(obs, new, before)})")
-            emptied = [int(e) for e in np.unique(obs.experiment[new]) if obs.removed[obs.experiment == e].all()]
-            messages += [f"experiment {e} has no reflections left in refinement" for e in emptied]
+            n_exp = int(obs.experiment.max()) + 1
+            left = np.bincount(obs.experiment[~obs.removed], minlength=n_exp)
+            hit = np.bincount(obs.experiment[new], minlength=n_exp)
+            messages += [f"experiment {e} has no reflections left in refinement" for e in np.flatnonzero((hit > 0) & (left == 0))]
 
 
 def _protect_starved(problem: RefinementProblem, candidates: np.ndarray, need: int) -> int:
@@ -392,11 +400,6 @@ def _problem(experiments, obs, params, predictors, config) -> RefinementProblem:
     return RefinementProblem(experiments, obs, params, predictors, config["chunk_size"], restraints, constraints)
 
 
-def _without_removed(ev, obs: Observations):
-    """`ev` as outlier detection should see it: rows removed by auto-reduction are no candidates."""
-    return dataclasses.replace(ev, valid=ev.valid & ~obs.removed) if obs.removed.any() else ev
-
-
 def _run_cycles(problem, engine, convergence, detect, history, outlier_info, config, phase: str, redetect: bool = True,
                 set_index: int = 0, reductions: Optional[list] = None):
     """Engine runs separated by outlier re-detection on the converged model (restoring wrongly
@@ -422,7 +425,7 @@ def _run_cycles(problem, engine, convergence, detect, history, outlier_info, con
             return result
         obs = problem.obs
         ev = problem.evaluate(problem.get_x(), derivatives=False)
-        new_rejected = detect(_without_removed(ev, obs))  # removed rows come back as rejected
+        new_rejected = detect(ev)  # rows removed by auto-reduction come back as rejected
         if np.array_equal(new_rejected, ~obs.active):
             return result
         outlier_info.setdefault("cycles", []).append(
@@ -512,7 +515,7 @@ def _refine_set(experiments: ExperimentList, table: ReflectionTable, source: str
     block_widths = None  # outlier.block_width resolved on the starting model (below), kept for re-detection
 
     def detect_with(ev, which):
-        cand = ev.valid
+        cand = ev.valid & ~obs.removed  # rows removed by auto-reduction are no candidates
         resid = np.where(cand[:, None], ev.xyz_calc - obs.xyz_obs, 0.0)
         rejected = detect_outliers(which, obs, resid, cand, experiments, block_widths,
                                    config["outlier.minimum_number_of_reflections"],
@@ -525,13 +528,12 @@ def _refine_set(experiments: ExperimentList, table: ReflectionTable, source: str
     reductions = _auto_reduce(problem, config)
     if problem.n_params == 0:
         raise InputError("nothing to refine: every parameter is fixed")
-    outlier_info = {"no_prediction": int((~ev0.valid).sum())}
-    ev0 = _without_removed(ev0, obs)
-    block_widths = resolve_block_widths(config["outlier.block_width"], obs, ev0.valid, experiments)
-    rejected = detect_with(ev0, detector) if detector is not None else ~ev0.valid
-    outlier_info = {"initial": int((rejected & ev0.valid).sum()), **outlier_info}
+    candidates = ev0.valid & ~obs.removed
+    block_widths = resolve_block_widths(config["outlier.block_width"], obs, candidates, experiments)
+    rejected = detect_with(ev0, detector) if detector is not None else ~candidates
+    outlier_info = {"initial": int((rejected & candidates).sum()), "no_prediction": int((~ev0.valid).sum())}
     obs.active = ~rejected
-    outlier_info["protected"] = _protect_starved(problem, ev0.valid, config["auto_reduction.min_nref_per_parameter"])
+    outlier_info["protected"] = _protect_starved(problem, candidates, config["auto_reduction.min_nref_per_parameter"])
     timings["outliers"] = time.perf_counter() - t
 
     notes: list = []
