@@ -25,6 +25,8 @@ import xrefine
 from xrefine.io import read_experiments, read_reflections
 from xrefine.simulation import simulate
 
+from number_lists import int_list  # benchmarks/number_lists.py
+
 CHI2_3_9973 = 14.1563  # chi-square(3) quantile at 0.9973, the probability inside +-3 sigma
 
 
@@ -64,13 +66,6 @@ def one_draw(seed: int, draw: int) -> dict:
     }
 
 
-def draws(text: str) -> list:
-    if "-" in text:
-        a, b = text.split("-")
-        return list(range(int(a), int(b) + 1))
-    return [int(s) for s in text.split(",")]
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seed", type=int, default=0)
@@ -81,7 +76,7 @@ def main():
     print("| draw | nref | RMSD X, Y (px) | rms z fast / slow / normal | beyond 3 esd | max abs z (module, axis) "
           "| mean m² | m² > 14.16 |")
     print("|---" * 8 + "|")
-    for k in draws(args.draws):
+    for k in int_list(args.draws):
         r = one_draw(args.seed, k)
         rows.append(r)
         axis = "fast slow normal".split()[r["worst"][1]]
@@ -108,8 +103,12 @@ def main():
           f"60 independent modules: {100 * 0.9973**60:.0f} %")
     print(f"  mean m² over all draws and modules {np.mean([r['mean_m2'] for r in rows]):.2f} (expected 3)")
     if args.json:
+        # one draw per line, values to 4 decimals (um, esd units): the file stays readable in a diff
+        def rounded(v):
+            return round(v, 4) if isinstance(v, float) else [rounded(x) for x in v] if isinstance(v, list) else v
+
         with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+            f.write("[\n" + ",\n".join(json.dumps({k: rounded(v) for k, v in r.items()}) for r in rows) + "\n]\n")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ from xrefine.models import metric_elements_from_A, reciprocal_B_from_metric
 from xrefine.simulation import simulate
 from xrefine_smoother.gaussian_smoother import GaussianSmoother
 
+from number_lists import int_list  # benchmarks/number_lists.py
+
 CURVES = ["Crystal1Phi1", "Crystal1Phi2", "Crystal1Phi3", "Crystal1g_param_0", "Crystal1g_param_1"]
 
 
@@ -72,19 +74,12 @@ def one_seed(seed: int) -> dict:
     return out
 
 
-def seeds(text: str) -> list:
-    if "-" in text:
-        a, b = text.split("-")
-        return list(range(int(a), int(b) + 1))
-    return [int(s) for s in text.split(",")]
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", default="0-6")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
-    rows = [one_seed(s) for s in seeds(args.seeds)]
+    rows = [one_seed(s) for s in int_list(args.seeds)]
     short = ["Phi1", "Phi2", "Phi3", "a*²", "c*²"]
     print("| seed | " + " | ".join(short) + " | pooled | max z | Tau1 − truth (mrad) | Tau1 esd |")
     print("|---" * (len(short) + 5) + "|")
