@@ -287,3 +287,24 @@ def test_remove_in_an_independent_set_reports_the_jobs_numbering(starved_module)
     assert not _used(res)[on_starved].any() and _used(res)[ids == 0].mean() > 0.99
     assert {p["name"] for p in res.parameters if p["fixed"] and "Group8" in p["name"]} >= {"Detector2Group8Dist"}
     assert not any(p["fixed"] for p in res.parameters if p["name"].startswith("Detector1Group8"))
+
+
+def test_a_group_starved_by_the_redetection_is_reported(starved_module):
+    """Regression: the auto-reduction after an outlier re-detection on the converged model used
+    to fix groups without a word in the summary."""
+    truth, start, table = starved_module
+    table = copy.deepcopy(table)
+    panel = np.asarray(table["panel"]).astype(int)
+    rows = np.flatnonzero(panel == STARVED_PANEL)
+    # module 8 has 20 reflections, 3 of them with gross errors; at 3 per parameter (18 needed) it
+    # passes the check before any rejection and fails it once the converged model rejects them
+    xyz = np.array(table["xyzobs.mm.value"])
+    xyz[rows[:3], 0] += 3.0  # 17 px
+    table["xyzobs.mm.value"] = xyz
+    options = {**RUN, "auto_reduction__min_nref_per_parameter": 3, "auto_reduction__action": "fix"}
+    res = xrefine.refine(copy.deepcopy(start), table, **options)
+    assert _outlier(res)[rows[:3]].all()
+    messages = res.selection["auto_reduction"]
+    group8 = [m for m in messages if m.startswith("fixed Detector1Group8Dist, ")]
+    assert len(group8) == 1 and int(group8[0].split(": ")[1].split()[0]) < 18, messages
+    assert all(p["fixed"] for p in res.parameters if "Group8" in p["name"])
